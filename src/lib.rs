@@ -4,3 +4,5 @@ pub mod config;
 pub mod labels;
 pub mod relabel;
 pub mod sd;
+pub mod targets;
+pub mod web;
