@@ -6,3 +6,7 @@ pub mod relabel;
 pub mod sd;
 pub mod targets;
 pub mod web;
+pub mod agent;
+pub mod check;
+pub mod cli;
+pub mod logging;

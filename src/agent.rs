@@ -1,0 +1,210 @@
+//! The running process: config, discovery, targets, the web server, reloads and signals.
+
+use crate::cli::Flags;
+use crate::config::{Config, ConfigErrors, load_file};
+use crate::sd::TargetGroup;
+use crate::targets::targets_from_groups;
+use crate::web::{self, AppState, ReloadRequest, TargetsView};
+use parking_lot::RwLock;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("error loading config: {0}")]
+    Config(ConfigErrors),
+    #[error("cannot create storage directory {path}: {source}")]
+    Storage { path: String, source: std::io::Error },
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+    #[error("web server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Discovered groups of every job, by job name.
+pub type GroupsByJob = Arc<BTreeMap<String, Vec<TargetGroup>>>;
+
+/// Recomputes every job's targets from the current config and discovered groups.
+pub fn compute_targets(config: &Config, groups: &BTreeMap<String, Vec<TargetGroup>>) -> TargetsView {
+    let mut view = TargetsView::default();
+    for job in &config.scrape_configs {
+        let job_groups = groups.get(&job.job_name).map(Vec::as_slice).unwrap_or(&[]);
+        view.jobs.insert(job.job_name.clone(), targets_from_groups(job, job_groups));
+    }
+    view
+}
+
+fn log_config_errors(errors: &ConfigErrors) {
+    for error in &errors.0 {
+        tracing::error!(file = %error.file.display(), line = error.line, column = error.column, error = %error.message, "invalid configuration");
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+pub async fn run(flags: Flags) -> Result<(), AgentError> {
+    let config = load_file(&flags.config_file).map_err(|e| {
+        log_config_errors(&e);
+        AgentError::Config(e)
+    })?;
+    std::fs::create_dir_all(&flags.storage_path)
+        .map_err(|source| AgentError::Storage { path: flags.storage_path.display().to_string(), source })?;
+    let listener = TcpListener::bind(&flags.web_listen_address)
+        .await
+        .map_err(|source| AgentError::Listen { address: flags.web_listen_address.clone(), source })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+
+    let config = Arc::new(config);
+    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let state = Arc::new(AppState {
+        config: RwLock::new(config.clone()),
+        targets: RwLock::new(Arc::new(TargetsView::default())),
+        flags: flags.as_map(),
+        external_host: format!("{}:{port}", hostname()),
+        ready: AtomicBool::new(false),
+        reload: reload_tx,
+    });
+
+    let mut discovery = sd_shim::Manager::new();
+    discovery.apply(&config);
+    let (config_tx, config_rx) = watch::channel(config);
+    tokio::spawn(update_targets(state.clone(), config_rx, discovery.subscribe()));
+    tokio::spawn(handle_reloads(state.clone(), flags.config_file.clone(), reload_rx, config_tx, discovery));
+
+    tracing::info!(address = %flags.web_listen_address, config = %flags.config_file.display(), "promshard started");
+    state.set_ready(true);
+    axum::serve(listener, web::app(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(AgentError::Serve)?;
+    state.set_ready(false);
+    tracing::info!("promshard stopped");
+    Ok(())
+}
+
+/// Keeps `state.targets` in step with the config and with discovery.
+async fn update_targets(state: Arc<AppState>, mut config: watch::Receiver<Arc<Config>>, mut groups: watch::Receiver<GroupsByJob>) {
+    loop {
+        let current_config = config.borrow_and_update().clone();
+        let current_groups = groups.borrow_and_update().clone();
+        let view = compute_targets(&current_config, &current_groups);
+        *state.targets.write() = Arc::new(view);
+        tokio::select! {
+            changed = config.changed() => if changed.is_err() { return },
+            changed = groups.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Reloads on SIGHUP and on `/-/reload`; an invalid file keeps the running config.
+async fn handle_reloads(
+    state: Arc<AppState>,
+    path: std::path::PathBuf,
+    mut requests: mpsc::Receiver<ReloadRequest>,
+    config_tx: watch::Sender<Arc<Config>>,
+    mut discovery: sd_shim::Manager,
+) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload only through /-/reload");
+            None
+        }
+    };
+    loop {
+        let reply = tokio::select! {
+            request = requests.recv() => match request {
+                Some(reply) => Some(reply),
+                None => return,
+            },
+            Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => None,
+        };
+        let result = match load_file(&path) {
+            Ok(config) => {
+                let config = Arc::new(config);
+                discovery.apply(&config);
+                *state.config.write() = config.clone();
+                let _ = config_tx.send(config);
+                tracing::info!(file = %path.display(), "completed loading of configuration file");
+                Ok(())
+            }
+            Err(errors) => {
+                log_config_errors(&errors);
+                tracing::error!(file = %path.display(), "reload failed; keeping the running configuration");
+                Err(errors.to_string())
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+    tracing::info!("received shutdown signal");
+}
+
+/// Static discovery only, until the discovery manager lands in this branch.
+mod sd_shim {
+    use super::GroupsByJob;
+    use crate::config::Config;
+    use crate::labels::Labels;
+    use crate::sd::TargetGroup;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use tokio::sync::watch;
+
+    pub struct Manager {
+        tx: watch::Sender<GroupsByJob>,
+    }
+
+    impl Manager {
+        pub fn new() -> Self {
+            Manager { tx: watch::channel(Arc::new(BTreeMap::new())).0 }
+        }
+
+        pub fn apply(&mut self, config: &Config) {
+            let mut all = BTreeMap::new();
+            for job in &config.scrape_configs {
+                let groups = job
+                    .service_discovery
+                    .static_configs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, sc)| TargetGroup {
+                        source: i.to_string(),
+                        targets: sc.targets.iter().map(|t| Labels::from_pairs([("__address__", t.as_str())])).collect(),
+                        labels: Labels::from_pairs(sc.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                    })
+                    .collect();
+                all.insert(job.job_name.clone(), groups);
+            }
+            self.tx.send_replace(Arc::new(all));
+        }
+
+        pub fn subscribe(&self) -> watch::Receiver<GroupsByJob> {
+            self.tx.subscribe()
+        }
+    }
+}
