@@ -121,3 +121,13 @@ fn identical_targets_share_one_entry_and_dropped_are_capped() {
     assert_eq!(out.active.len(), 2);
     assert_eq!(out.dropped_count, 0);
 }
+
+#[test]
+fn target_param_label_wins_over_params() {
+    // Prometheus 3 sets `__param_<k>` only when absent (2.42 overwrote it).
+    let cfg = job("  - job_name: j\n    params:\n      module: [http_2xx]\n");
+    let target = labels(&[("__address__", "a:1"), ("__param_module", "tcp_connect")]);
+    let Populated::Kept(t) = populate(&cfg, &target, &Labels::new()) else { panic!() };
+    assert_eq!(t.discovered_labels.get("__param_module"), Some("tcp_connect"));
+    assert_eq!(t.scrape_url, "http://a:1/metrics?module=tcp_connect");
+}

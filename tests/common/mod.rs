@@ -1,0 +1,111 @@
+//! Helpers shared by integration tests: free ports, child processes, real peers.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free loopback port")
+}
+
+/// A child process killed when dropped; its output goes to `log`.
+pub struct Process {
+    child: Child,
+    pub name: String,
+    pub log: PathBuf,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    pub fn spawn(name: &str, program: &str, args: &[String], log: &Path) -> Process {
+        let out = std::fs::File::create(log).expect("create log file");
+        let err = out.try_clone().expect("clone log file");
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        Process { child, name: name.to_string(), log: log.to_path_buf() }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// An error naming the exit status and log, if the process has exited.
+    pub fn check_running(&mut self) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Err(format!("{} exited with {status}; log:\n{}", self.name, self.log_text())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Path of a program the tests need, or a panic saying how to get it.
+pub fn require_program(program: &str, package: &str) -> String {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).map(|p| p.join(program)).find(|p| p.is_file()))
+        .unwrap_or_default();
+    match found {
+        Some(path) => path.display().to_string(),
+        None => panic!(
+            "this test needs `{program}` from Debian's `{package}` package; run scripts/test, which installs it"
+        ),
+    }
+}
+
+pub fn promshard_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_promshard")
+}
+
+/// Starts promshard on a loopback port with `config`.
+pub fn start_promshard(config: &Path, dir: &Path, port: u16) -> Process {
+    let args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--storage.path={}", dir.join("promshard-data").display()),
+        "--log.level=debug".to_string(),
+    ];
+    Process::spawn("promshard", promshard_bin(), &args, &dir.join("promshard.log"))
+}
+
+/// Starts Debian's prometheus on a loopback port with `config`.
+pub fn start_prometheus(config: &Path, dir: &Path, port: u16) -> Process {
+    let program = require_program("prometheus", "prometheus");
+    let args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    Process::spawn("prometheus", &program, &args, &dir.join("prometheus.log"))
+}
+
+/// GETs JSON, retrying until the server answers or `deadline` passes.
+pub async fn get_json(client: &reqwest::Client, url: &str, deadline: Duration) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        match client.get(url).send().await {
+            Ok(response) if response.status().is_success() => {
+                if let Ok(value) = response.json().await {
+                    return value;
+                }
+            }
+            _ => {}
+        }
+        if start.elapsed() > deadline {
+            panic!("no JSON answer from {url} within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
