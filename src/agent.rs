@@ -17,9 +17,15 @@ pub enum AgentError {
     #[error("error loading config: {0}")]
     Config(ConfigErrors),
     #[error("cannot create storage directory {path}: {source}")]
-    Storage { path: String, source: std::io::Error },
+    Storage {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {address}: {source}")]
-    Listen { address: String, source: std::io::Error },
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("web server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -28,11 +34,15 @@ pub enum AgentError {
 pub type GroupsByJob = Arc<BTreeMap<String, Vec<TargetGroup>>>;
 
 /// Recomputes every job's targets from the current config and discovered groups.
-pub fn compute_targets(config: &Config, groups: &BTreeMap<String, Vec<TargetGroup>>) -> TargetsView {
+pub fn compute_targets(
+    config: &Config,
+    groups: &BTreeMap<String, Vec<TargetGroup>>,
+) -> TargetsView {
     let mut view = TargetsView::default();
     for job in &config.scrape_configs {
         let job_groups = groups.get(&job.job_name).map(Vec::as_slice).unwrap_or(&[]);
-        view.jobs.insert(job.job_name.clone(), targets_from_groups(job, job_groups));
+        view.jobs
+            .insert(job.job_name.clone(), targets_from_groups(job, job_groups));
     }
     view
 }
@@ -56,11 +66,16 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         log_config_errors(&e);
         AgentError::Config(e)
     })?;
-    std::fs::create_dir_all(&flags.storage_path)
-        .map_err(|source| AgentError::Storage { path: flags.storage_path.display().to_string(), source })?;
+    std::fs::create_dir_all(&flags.storage_path).map_err(|source| AgentError::Storage {
+        path: flags.storage_path.display().to_string(),
+        source,
+    })?;
     let listener = TcpListener::bind(&flags.web_listen_address)
         .await
-        .map_err(|source| AgentError::Listen { address: flags.web_listen_address.clone(), source })?;
+        .map_err(|source| AgentError::Listen {
+            address: flags.web_listen_address.clone(),
+            source,
+        })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
 
     let config = Arc::new(config);
@@ -77,8 +92,18 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     let mut discovery = sd_shim::Manager::new();
     discovery.apply(&config);
     let (config_tx, config_rx) = watch::channel(config);
-    tokio::spawn(update_targets(state.clone(), config_rx, discovery.subscribe()));
-    tokio::spawn(handle_reloads(state.clone(), flags.config_file.clone(), reload_rx, config_tx, discovery));
+    tokio::spawn(update_targets(
+        state.clone(),
+        config_rx,
+        discovery.subscribe(),
+    ));
+    tokio::spawn(handle_reloads(
+        state.clone(),
+        flags.config_file.clone(),
+        reload_rx,
+        config_tx,
+        discovery,
+    ));
 
     tracing::info!(address = %flags.web_listen_address, config = %flags.config_file.display(), "promshard started");
     state.set_ready(true);
@@ -92,7 +117,11 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
 }
 
 /// Keeps `state.targets` in step with the config and with discovery.
-async fn update_targets(state: Arc<AppState>, mut config: watch::Receiver<Arc<Config>>, mut groups: watch::Receiver<GroupsByJob>) {
+async fn update_targets(
+    state: Arc<AppState>,
+    mut config: watch::Receiver<Arc<Config>>,
+    mut groups: watch::Receiver<GroupsByJob>,
+) {
     loop {
         let current_config = config.borrow_and_update().clone();
         let current_groups = groups.borrow_and_update().clone();
@@ -181,7 +210,9 @@ mod sd_shim {
 
     impl Manager {
         pub fn new() -> Self {
-            Manager { tx: watch::channel(Arc::new(BTreeMap::new())).0 }
+            Manager {
+                tx: watch::channel(Arc::new(BTreeMap::new())).0,
+            }
         }
 
         pub fn apply(&mut self, config: &Config) {
@@ -194,8 +225,14 @@ mod sd_shim {
                     .enumerate()
                     .map(|(i, sc)| TargetGroup {
                         source: i.to_string(),
-                        targets: sc.targets.iter().map(|t| Labels::from_pairs([("__address__", t.as_str())])).collect(),
-                        labels: Labels::from_pairs(sc.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                        targets: sc
+                            .targets
+                            .iter()
+                            .map(|t| Labels::from_pairs([("__address__", t.as_str())]))
+                            .collect(),
+                        labels: Labels::from_pairs(
+                            sc.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                        ),
                     })
                     .collect();
                 all.insert(job.job_name.clone(), groups);

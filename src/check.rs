@@ -30,7 +30,12 @@ pub fn check_config(files: &[PathBuf], out: &mut impl Write, err: &mut impl Writ
             }
             Err(errors) => {
                 code = 1;
-                let _ = writeln!(err, "{}: FAILED: {} error(s)", file.display(), errors.0.len());
+                let _ = writeln!(
+                    err,
+                    "{}: FAILED: {} error(s)",
+                    file.display(),
+                    errors.0.len()
+                );
                 for error in &errors.0 {
                     let _ = writeln!(err, "  {error}");
                 }

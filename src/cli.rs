@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "promshard", version, about = "Prometheus-compatible scraping shard engine")]
+#[command(
+    name = "promshard",
+    version,
+    about = "Prometheus-compatible scraping shard engine"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -80,7 +84,10 @@ impl Flags {
         BTreeMap::from([
             ("config.file".into(), self.config_file.display().to_string()),
             ("web.listen-address".into(), self.web_listen_address.clone()),
-            ("storage.path".into(), self.storage_path.display().to_string()),
+            (
+                "storage.path".into(),
+                self.storage_path.display().to_string(),
+            ),
             ("log.level".into(), level.into()),
             ("log.format".into(), format.into()),
         ])

@@ -15,7 +15,9 @@ impl Labels {
     }
 
     /// Builds a set from pairs in any order; a later pair wins over an earlier one.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut labels = Labels::new();
         for (name, value) in pairs {
             labels.set(name, value);
@@ -151,7 +153,10 @@ mod tests {
     #[test]
     fn set_keeps_sorted_and_empty_deletes() {
         let mut labels = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", "3")]);
-        assert_eq!(labels.iter().map(|(n, _)| n).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            labels.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
         labels.set("b", "");
         assert_eq!(labels.to_string(), r#"{a="1", c="3"}"#);
         labels.set("x", "");

@@ -1,12 +1,12 @@
 //! promshard: a Prometheus-compatible scraping shard engine.
 
+pub mod agent;
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod labels;
+pub mod logging;
 pub mod relabel;
 pub mod sd;
 pub mod targets;
 pub mod web;
-pub mod agent;
-pub mod check;
-pub mod cli;
-pub mod logging;

@@ -16,7 +16,9 @@ pub fn init(level: LogLevel, format: LogFormat) {
         LogLevel::Warn => Level::WARN,
         LogLevel::Error => Level::ERROR,
     };
-    let builder = tracing_subscriber::fmt().with_max_level(max_level).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(max_level)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
@@ -31,12 +33,24 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         writer.write_str("ts=")?;
         SystemTime.format_time(&mut writer)?;
         let level = event.metadata().level().as_str().to_ascii_lowercase();
-        write!(writer, " level={level} source={}", event.metadata().target())?;
-        let mut fields = LogfmtFields { message: String::new(), rest: String::new() };
+        write!(
+            writer,
+            " level={level} source={}",
+            event.metadata().target()
+        )?;
+        let mut fields = LogfmtFields {
+            message: String::new(),
+            rest: String::new(),
+        };
         event.record(&mut fields);
         write!(writer, " msg={}", quote(&fields.message))?;
         writeln!(writer, "{}", fields.rest)
@@ -70,7 +84,11 @@ impl LogfmtFields {
 }
 
 fn quote(text: &str) -> String {
-    if !text.is_empty() && !text.bytes().any(|b| b <= b' ' || b == b'"' || b == b'=' || b == b'\\') {
+    if !text.is_empty()
+        && !text
+            .bytes()
+            .any(|b| b <= b' ' || b == b'"' || b == b'=' || b == b'\\')
+    {
         return text.to_string();
     }
     format!("{text:?}")

@@ -4,8 +4,14 @@ use promshard::cli::{CheckCommand, Cli, Command};
 fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Check { what: CheckCommand::Config { files } }) => {
-            let code = promshard::check::check_config(&files, &mut std::io::stdout(), &mut std::io::stderr());
+        Some(Command::Check {
+            what: CheckCommand::Config { files },
+        }) => {
+            let code = promshard::check::check_config(
+                &files,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            );
             std::process::exit(code);
         }
         None => {

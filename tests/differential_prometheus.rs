@@ -18,8 +18,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const V3_ONLY_LABELS: [&str; 3] =
-    ["__scrape_native_histograms__", "__always_scrape_classic_histograms__", "__convert_classic_histograms_to_nhcb__"];
+const V3_ONLY_LABELS: [&str; 3] = [
+    "__scrape_native_histograms__",
+    "__always_scrape_classic_histograms__",
+    "__convert_classic_histograms_to_nhcb__",
+];
 
 /// Removes the port that Prometheus 2.x adds by default from `host:port` when it is the
 /// scheme's default; applied to both sides so explicit ports compare equal too.
@@ -29,7 +32,9 @@ fn strip_default_port(address: &str, scheme: &str) -> String {
 }
 
 fn normalise_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     format!("{scheme}://{}{path}", strip_default_port(authority, scheme))
 }
@@ -45,7 +50,11 @@ fn without_v3_labels(labels: &Value) -> Value {
 /// The comparable part of one active target.
 fn normalise_active(target: &Value) -> Value {
     let scheme = target["labels"]["__scheme__"].as_str().unwrap_or_else(|| {
-        target["scrapeUrl"].as_str().and_then(|u| u.split_once("://")).map(|(s, _)| s).unwrap_or("http")
+        target["scrapeUrl"]
+            .as_str()
+            .and_then(|u| u.split_once("://"))
+            .map(|(s, _)| s)
+            .unwrap_or("http")
     });
     let mut labels = target["labels"].as_object().cloned().unwrap_or_default();
     if let Some(instance) = labels.get("instance").and_then(Value::as_str) {
@@ -71,7 +80,10 @@ struct TargetsSummary {
 fn summarise(body: &Value) -> TargetsSummary {
     let list = |key: &str| body["data"][key].as_array().cloned().unwrap_or_default();
     let mut active: Vec<Value> = list("activeTargets").iter().map(normalise_active).collect();
-    let mut dropped: Vec<Value> = list("droppedTargets").iter().map(|t| without_v3_labels(&t["discoveredLabels"])).collect();
+    let mut dropped: Vec<Value> = list("droppedTargets")
+        .iter()
+        .map(|t| without_v3_labels(&t["discoveredLabels"]))
+        .collect();
     active.sort_by_key(|v| v.to_string());
     dropped.sort_by_key(|v| v.to_string());
     TargetsSummary { active, dropped }
@@ -86,7 +98,9 @@ fn expected_counts(text: &str) -> (usize, usize) {
             .split_whitespace()
             .find_map(|w| w.strip_prefix(&format!("{name}=")))
             .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("config must start with `# expect active=N dropped=M`, got {first:?}"))
+            .unwrap_or_else(|| {
+                panic!("config must start with `# expect active=N dropped=M`, got {first:?}")
+            })
     };
     (field("active"), field("dropped"))
 }
@@ -98,8 +112,16 @@ fn write_file_sd_targets(dir: &Path) {
         r#"[{"targets":["127.0.0.81:1","127.0.0.82:1"],"labels":{"env":"x"}},{"targets":["127.0.0.83:1"]}]"#,
     )
     .unwrap();
-    std::fs::write(dir.join("b.json"), r#"[{"targets":["127.0.0.84:1"],"labels":{"env":"drop"}}]"#).unwrap();
-    std::fs::write(dir.join("static.yml"), "- targets: ['127.0.0.85:1']\n  labels: {env: y}\n- targets: ['127.0.0.86:1']\n").unwrap();
+    std::fs::write(
+        dir.join("b.json"),
+        r#"[{"targets":["127.0.0.84:1"],"labels":{"env":"drop"}}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("static.yml"),
+        "- targets: ['127.0.0.85:1']\n  labels: {env: y}\n- targets: ['127.0.0.86:1']\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("ignored.txt"), "[]").unwrap();
 }
 
@@ -120,12 +142,19 @@ async fn start_http_sd() -> String {
 }
 
 /// Runs both programs on one config until their answers agree and are stable, or time out.
-async fn compare(name: String, template: String, http_sd: String, root: PathBuf) -> Result<(), String> {
+async fn compare(
+    name: String,
+    template: String,
+    http_sd: String,
+    root: PathBuf,
+) -> Result<(), String> {
     let dir = root.join(&name);
     std::fs::create_dir_all(&dir).unwrap();
     let file_sd_dir = dir.join("file_sd");
     write_file_sd_targets(&file_sd_dir);
-    let text = template.replace("@FILE_SD_DIR@", &file_sd_dir.display().to_string()).replace("@HTTP_SD@", &http_sd);
+    let text = template
+        .replace("@FILE_SD_DIR@", &file_sd_dir.display().to_string())
+        .replace("@HTTP_SD@", &http_sd);
     let config = dir.join("prometheus.yml");
     std::fs::write(&config, &text).unwrap();
     let (want_active, want_dropped) = expected_counts(&text);
@@ -138,10 +167,22 @@ async fn compare(name: String, template: String, http_sd: String, root: PathBuf)
     let mut stable_rounds = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        prometheus.check_running().map_err(|e| format!("{name}: {e}"))?;
+        prometheus
+            .check_running()
+            .map_err(|e| format!("{name}: {e}"))?;
         ours.check_running().map_err(|e| format!("{name}: {e}"))?;
-        let theirs_body = get_json(&client, &format!("http://127.0.0.1:{prom_port}/api/v1/targets"), Duration::from_secs(30)).await;
-        let ours_body = get_json(&client, &format!("http://127.0.0.1:{ours_port}/api/v1/targets"), Duration::from_secs(30)).await;
+        let theirs_body = get_json(
+            &client,
+            &format!("http://127.0.0.1:{prom_port}/api/v1/targets"),
+            Duration::from_secs(30),
+        )
+        .await;
+        let ours_body = get_json(
+            &client,
+            &format!("http://127.0.0.1:{ours_port}/api/v1/targets"),
+            Duration::from_secs(30),
+        )
+        .await;
         let (theirs, mine) = (summarise(&theirs_body), summarise(&ours_body));
         let complete = theirs.active.len() == want_active && theirs.dropped.len() == want_dropped;
         if complete && theirs == mine {
@@ -181,18 +222,36 @@ async fn targets_match_prometheus() {
             configs.insert(name, std::fs::read_to_string(&path).unwrap());
         }
     }
-    assert!(configs.len() >= 10, "the differential corpus needs at least 10 configs");
+    assert!(
+        configs.len() >= 10,
+        "the differential corpus needs at least 10 configs"
+    );
     let root = tempfile::tempdir().unwrap();
     let http_sd = start_http_sd().await;
     let runs: Vec<_> = configs
         .into_iter()
-        .map(|(name, text)| tokio::spawn(compare(name, text, http_sd.clone(), root.path().to_path_buf())))
+        .map(|(name, text)| {
+            tokio::spawn(compare(
+                name,
+                text,
+                http_sd.clone(),
+                root.path().to_path_buf(),
+            ))
+        })
         .collect();
     let mut failures = Vec::new();
     for run in runs {
-        if let Err(message) = run.await.unwrap_or_else(|e| Err(format!("comparison task failed: {e}"))) {
+        if let Err(message) = run
+            .await
+            .unwrap_or_else(|e| Err(format!("comparison task failed: {e}")))
+        {
             failures.push(message);
         }
     }
-    assert!(failures.is_empty(), "{} config(s) differ:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} config(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

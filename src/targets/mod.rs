@@ -38,7 +38,10 @@ pub enum Populated {
     /// Relabeling dropped it; carries the discovered labels.
     Dropped(Labels),
     /// Invalid after relabeling: skipped, logged and counted, never fatal.
-    Invalid { discovered_labels: Labels, error: String },
+    Invalid {
+        discovered_labels: Labels,
+        error: String,
+    },
 }
 
 /// Merges target and group labels and adds the job defaults (`PopulateDiscoveredLabels`).
@@ -54,9 +57,18 @@ pub fn discovered_labels(cfg: &ScrapeConfig, target: &Labels, group: &Labels) ->
         ("__scrape_timeout__", cfg.scrape_timeout.to_string()),
         ("__metrics_path__", cfg.metrics_path.clone()),
         ("__scheme__", cfg.scheme.clone()),
-        ("__scrape_native_histograms__", bool_text(cfg.scrape_native_histograms).to_string()),
-        ("__always_scrape_classic_histograms__", bool_text(cfg.always_scrape_classic_histograms).to_string()),
-        ("__convert_classic_histograms_to_nhcb__", bool_text(cfg.convert_classic_histograms_to_nhcb).to_string()),
+        (
+            "__scrape_native_histograms__",
+            bool_text(cfg.scrape_native_histograms).to_string(),
+        ),
+        (
+            "__always_scrape_classic_histograms__",
+            bool_text(cfg.always_scrape_classic_histograms).to_string(),
+        ),
+        (
+            "__convert_classic_histograms_to_nhcb__",
+            bool_text(cfg.convert_classic_histograms_to_nhcb).to_string(),
+        ),
     ];
     for (name, value) in defaults {
         labels.set_if_absent(name, value);
@@ -88,9 +100,18 @@ pub fn populate(cfg: &ScrapeConfig, target: &Labels, group: &Labels) -> Populate
     match validate(&mut labels) {
         Ok((interval, timeout)) => {
             let scrape_url = scrape_url(&labels, &cfg.params);
-            Populated::Kept(Target { discovered_labels: discovered, labels, scrape_url, interval, timeout })
+            Populated::Kept(Target {
+                discovered_labels: discovered,
+                labels,
+                scrape_url,
+                interval,
+                timeout,
+            })
         }
-        Err(error) => Populated::Invalid { discovered_labels: discovered, error },
+        Err(error) => Populated::Invalid {
+            discovered_labels: discovered,
+            error,
+        },
     }
 }
 
@@ -104,24 +125,33 @@ fn validate(labels: &mut Labels) -> Result<(PromDuration, PromDuration), String>
         return Err(format!("{address:?} is not a valid hostname"));
     }
     let interval_text = labels.value("__scrape_interval__");
-    let interval =
-        PromDuration::parse(interval_text).map_err(|e| format!("error parsing scrape interval: {e}"))?;
+    let interval = PromDuration::parse(interval_text)
+        .map_err(|e| format!("error parsing scrape interval: {e}"))?;
     if interval.is_zero() {
         return Err("scrape interval cannot be 0".into());
     }
     let timeout_text = labels.value("__scrape_timeout__");
-    let timeout = PromDuration::parse(timeout_text).map_err(|e| format!("error parsing scrape timeout: {e}"))?;
+    let timeout = PromDuration::parse(timeout_text)
+        .map_err(|e| format!("error parsing scrape timeout: {e}"))?;
     if timeout.is_zero() {
         return Err("scrape timeout cannot be 0".into());
     }
     if timeout > interval {
-        return Err(format!("scrape timeout cannot be greater than scrape interval ({timeout_text:?} > {interval_text:?})"));
+        return Err(format!(
+            "scrape timeout cannot be greater than scrape interval ({timeout_text:?} > {interval_text:?})"
+        ));
     }
-    for name in ["__scrape_native_histograms__", "__always_scrape_classic_histograms__", "__convert_classic_histograms_to_nhcb__"] {
-        if let Some(value) = labels.get(name) {
-            if parse_go_bool(value).is_none() {
-                return Err(format!("error parsing {name}: strconv.ParseBool: parsing {value:?}: invalid syntax"));
-            }
+    for name in [
+        "__scrape_native_histograms__",
+        "__always_scrape_classic_histograms__",
+        "__convert_classic_histograms_to_nhcb__",
+    ] {
+        if let Some(value) = labels.get(name)
+            && parse_go_bool(value).is_none()
+        {
+            return Err(format!(
+                "error parsing {name}: strconv.ParseBool: parsing {value:?}: invalid syntax"
+            ));
         }
     }
     labels.retain(|name, _| !name.starts_with("__meta_"));
@@ -158,11 +188,16 @@ pub fn targets_from_groups(cfg: &ScrapeConfig, groups: &[TargetGroup]) -> JobTar
                 }
                 Populated::Dropped(discovered) => {
                     out.dropped_count += 1;
-                    if cfg.keep_dropped_targets == 0 || (out.dropped.len() as u64) < cfg.keep_dropped_targets {
+                    if cfg.keep_dropped_targets == 0
+                        || (out.dropped.len() as u64) < cfg.keep_dropped_targets
+                    {
                         out.dropped.push(discovered);
                     }
                 }
-                Populated::Invalid { discovered_labels, error } => {
+                Populated::Invalid {
+                    discovered_labels,
+                    error,
+                } => {
                     tracing::warn!(job = %cfg.job_name, labels = %discovered_labels, %error, "invalid target skipped");
                     out.invalid.push((discovered_labels, error));
                 }

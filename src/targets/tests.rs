@@ -1,11 +1,12 @@
 use super::*;
-use std::collections::BTreeMap;
 use crate::config::load_str;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 fn job(yaml_job: &str) -> ScrapeConfig {
     let text = format!("global:\n  scrape_interval: 15s\nscrape_configs:\n{yaml_job}");
-    let mut config = load_str(&text, Path::new("/etc/prometheus/prometheus.yml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut config = load_str(&text, Path::new("/etc/prometheus/prometheus.yml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     config.scrape_configs.remove(0)
 }
 
@@ -37,14 +38,25 @@ fn url_escapes_path_and_query_like_go() {
         ("__metrics_path__", "/a b?c/d:e@f"),
         ("__param_q", "a b&c=d/é"),
     ]);
-    assert_eq!(scrape_url(&target, &BTreeMap::new()), "http://h:1/a%20b%3Fc/d:e@f?q=a+b%26c%3Dd%2F%C3%A9");
-    let relative = labels(&[("__address__", "h:1"), ("__scheme__", "http"), ("__metrics_path__", "metrics")]);
-    assert_eq!(scrape_url(&relative, &BTreeMap::new()), "http://h:1/metrics");
+    assert_eq!(
+        scrape_url(&target, &BTreeMap::new()),
+        "http://h:1/a%20b%3Fc/d:e@f?q=a+b%26c%3Dd%2F%C3%A9"
+    );
+    let relative = labels(&[
+        ("__address__", "h:1"),
+        ("__scheme__", "http"),
+        ("__metrics_path__", "metrics"),
+    ]);
+    assert_eq!(
+        scrape_url(&relative, &BTreeMap::new()),
+        "http://h:1/metrics"
+    );
 }
 
 #[test]
 fn discovered_labels_merge_and_defaults() {
-    let cfg = job("  - job_name: j\n    scrape_interval: 90s\n    params:\n      module: [m1, m2]\n");
+    let cfg =
+        job("  - job_name: j\n    scrape_interval: 90s\n    params:\n      module: [m1, m2]\n");
     let target = labels(&[("__address__", "a:1"), ("env", "target")]);
     let group = labels(&[("env", "group"), ("zone", "z"), ("job", "from-group")]);
     let got = discovered_labels(&cfg, &target, &group);
@@ -69,14 +81,22 @@ fn discovered_labels_merge_and_defaults() {
 fn populate_sets_instance_and_drops_meta() {
     let cfg = job("  - job_name: j\n");
     let target = labels(&[("__address__", "host:9100"), ("__meta_x", "1")]);
-    let Populated::Kept(t) = populate(&cfg, &target, &Labels::new()) else { panic!("not kept") };
+    let Populated::Kept(t) = populate(&cfg, &target, &Labels::new()) else {
+        panic!("not kept")
+    };
     assert_eq!(t.labels.get("instance"), Some("host:9100"));
     assert!(!t.labels.contains("__meta_x"));
     assert!(t.discovered_labels.contains("__meta_x"));
-    assert_eq!(t.public_labels(), labels(&[("instance", "host:9100"), ("job", "j")]));
+    assert_eq!(
+        t.public_labels(),
+        labels(&[("instance", "host:9100"), ("job", "j")])
+    );
     // No default port in v3.
     assert_eq!(t.scrape_url, "http://host:9100/metrics");
-    let Populated::Kept(t) = populate(&cfg, &labels(&[("__address__", "host")]), &Labels::new()) else { panic!() };
+    let Populated::Kept(t) = populate(&cfg, &labels(&[("__address__", "host")]), &Labels::new())
+    else {
+        panic!()
+    };
     assert_eq!(t.scrape_url, "http://host/metrics");
     assert_eq!(t.labels.get("instance"), Some("host"));
 }
@@ -87,13 +107,26 @@ fn populate_rejects_invalid_targets() {
     let cases: [(&[(&str, &str)], &str); 6] = [
         (&[("__address__", "")], "no address"),
         (&[("__address__", "a/b")], "\"a/b\" is not a valid hostname"),
-        (&[("__address__", "a:1"), ("__scrape_interval__", "0s")], "scrape interval cannot be 0"),
-        (&[("__address__", "a:1"), ("__scrape_timeout__", "0s")], "scrape timeout cannot be 0"),
         (
-            &[("__address__", "a:1"), ("__scrape_interval__", "1s"), ("__scrape_timeout__", "5s")],
+            &[("__address__", "a:1"), ("__scrape_interval__", "0s")],
+            "scrape interval cannot be 0",
+        ),
+        (
+            &[("__address__", "a:1"), ("__scrape_timeout__", "0s")],
+            "scrape timeout cannot be 0",
+        ),
+        (
+            &[
+                ("__address__", "a:1"),
+                ("__scrape_interval__", "1s"),
+                ("__scrape_timeout__", "5s"),
+            ],
             "scrape timeout cannot be greater than scrape interval (\"5s\" > \"1s\")",
         ),
-        (&[("__address__", "a:1"), ("__scrape_interval__", "1x")], "error parsing scrape interval: not a valid duration string: \"1x\""),
+        (
+            &[("__address__", "a:1"), ("__scrape_interval__", "1x")],
+            "error parsing scrape interval: not a valid duration string: \"1x\"",
+        ),
     ];
     for (pairs, want) in cases {
         match populate(&cfg, &labels(pairs), &Labels::new()) {
@@ -101,11 +134,25 @@ fn populate_rejects_invalid_targets() {
             other => panic!("{pairs:?}: expected invalid, got {other:?}"),
         }
     }
-    match populate(&cfg, &labels(&[("__address__", "a:1"), ("__scrape_native_histograms__", "yes")]), &Labels::new()) {
+    match populate(
+        &cfg,
+        &labels(&[
+            ("__address__", "a:1"),
+            ("__scrape_native_histograms__", "yes"),
+        ]),
+        &Labels::new(),
+    ) {
         Populated::Invalid { error, .. } => assert!(error.contains("ParseBool"), "{error}"),
         other => panic!("{other:?}"),
     }
-    let ok = populate(&cfg, &labels(&[("__address__", "a:1"), ("__scrape_native_histograms__", "T")]), &Labels::new());
+    let ok = populate(
+        &cfg,
+        &labels(&[
+            ("__address__", "a:1"),
+            ("__scrape_native_histograms__", "T"),
+        ]),
+        &Labels::new(),
+    );
     assert!(matches!(ok, Populated::Kept(_)));
 }
 
@@ -114,7 +161,11 @@ fn identical_targets_share_one_entry_and_dropped_are_capped() {
     let cfg = job("  - job_name: j\n");
     let group = TargetGroup {
         source: "0".into(),
-        targets: vec![labels(&[("__address__", "a:1")]), labels(&[("__address__", "a:1")]), labels(&[("__address__", "b:1")])],
+        targets: vec![
+            labels(&[("__address__", "a:1")]),
+            labels(&[("__address__", "a:1")]),
+            labels(&[("__address__", "b:1")]),
+        ],
         labels: Labels::new(),
     };
     let out = targets_from_groups(&cfg, &[group.clone(), group]);
@@ -127,7 +178,12 @@ fn target_param_label_wins_over_params() {
     // Prometheus 3 sets `__param_<k>` only when absent (2.42 overwrote it).
     let cfg = job("  - job_name: j\n    params:\n      module: [http_2xx]\n");
     let target = labels(&[("__address__", "a:1"), ("__param_module", "tcp_connect")]);
-    let Populated::Kept(t) = populate(&cfg, &target, &Labels::new()) else { panic!() };
-    assert_eq!(t.discovered_labels.get("__param_module"), Some("tcp_connect"));
+    let Populated::Kept(t) = populate(&cfg, &target, &Labels::new()) else {
+        panic!()
+    };
+    assert_eq!(
+        t.discovered_labels.get("__param_module"),
+        Some("tcp_connect")
+    );
     assert_eq!(t.scrape_url, "http://a:1/metrics?module=tcp_connect");
 }

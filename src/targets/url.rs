@@ -7,8 +7,10 @@ use std::fmt::Write;
 /// `__scheme__://__address__` + `__metrics_path__` (escaped as a path) + the params, where
 /// `__param_<k>` replaces the first value of `k`, keys sorted (`Target.URL`).
 pub fn scrape_url(labels: &Labels, params: &BTreeMap<String, Vec<String>>) -> String {
-    let mut query: BTreeMap<&str, Vec<&str>> =
-        params.iter().map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect())).collect();
+    let mut query: BTreeMap<&str, Vec<&str>> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
+        .collect();
     for (name, value) in labels.iter() {
         if let Some(key) = name.strip_prefix("__param_") {
             let values = query.entry(key).or_default();
@@ -62,9 +64,27 @@ fn should_escape(c: u8, mode: Mode) -> bool {
     match mode {
         Mode::Host => !matches!(
             c,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'[' | b']' | b'<' | b'>' | b'"'
+            b'!' | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'['
+                | b']'
+                | b'<'
+                | b'>'
+                | b'"'
         ),
-        Mode::Path => !matches!(c, b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@'),
+        Mode::Path => !matches!(
+            c,
+            b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@'
+        ),
         Mode::QueryComponent => true,
     }
 }

@@ -45,7 +45,10 @@ struct DroppedTarget<'a> {
     scrape_pool: &'a str,
 }
 
-pub async fn targets(State(state): State<Arc<AppState>>, Query(query): Query<TargetsQuery>) -> Json<Value> {
+pub async fn targets(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<TargetsQuery>,
+) -> Json<Value> {
     let view = state.targets.read().clone();
     let wanted = query.state.to_ascii_lowercase();
     let show_active = matches!(wanted.as_str(), "" | "any" | "active");
@@ -59,10 +62,18 @@ pub async fn targets(State(state): State<Arc<AppState>>, Query(query): Query<Tar
         }
         dropped_counts.insert(job.as_str(), targets.dropped_count);
         if show_active {
-            active.extend(targets.active.iter().map(|t| active_target(job, t, &state.external_host)));
+            active.extend(
+                targets
+                    .active
+                    .iter()
+                    .map(|t| active_target(job, t, &state.external_host)),
+            );
         }
         if show_dropped {
-            dropped.extend(targets.dropped.iter().map(|d| DroppedTarget { discovered_labels: d, scrape_pool: job }));
+            dropped.extend(targets.dropped.iter().map(|d| DroppedTarget {
+                discovered_labels: d,
+                scrape_pool: job,
+            }));
         }
     }
     success(json!({
@@ -91,12 +102,16 @@ fn active_target<'a>(job: &'a str, target: &'a Target, external_host: &str) -> A
 /// The scrape URL as seen from outside: a loopback host is replaced by ours, port kept
 /// (Prometheus' `getGlobalURL`).
 pub fn global_url(scrape_url: &str, external_host: &str) -> String {
-    let Ok(mut url) = url::Url::parse(scrape_url) else { return scrape_url.to_string() };
+    let Ok(mut url) = url::Url::parse(scrape_url) else {
+        return scrape_url.to_string();
+    };
     let is_loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     if !is_loopback {
         return scrape_url.to_string();
     }
-    let external_name = external_host.rsplit_once(':').map_or(external_host, |(name, _)| name);
+    let external_name = external_host
+        .rsplit_once(':')
+        .map_or(external_host, |(name, _)| name);
     match url.set_host(Some(external_name)) {
         Ok(()) => url.to_string(),
         Err(_) => scrape_url.to_string(),

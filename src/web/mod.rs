@@ -45,13 +45,18 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/targets", get(api::targets))
         .route("/api/v1/status/config", get(api::status_config))
         .route("/api/v1/status/flags", get(api::status_flags))
-        .route("/-/healthy", get(|| async { "promshard is Healthy.\n" }).head(|| async {}))
+        .route(
+            "/-/healthy",
+            get(|| async { "promshard is Healthy.\n" }).head(|| async {}),
+        )
         .route("/-/ready", get(ready).head(ready))
         .route("/-/reload", post(reload).put(reload))
         .with_state(state)
 }
 
-async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> (StatusCode, &'static str) {
+async fn ready(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> (StatusCode, &'static str) {
     if state.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "promshard is Ready.\n")
     } else {
@@ -59,15 +64,26 @@ async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>)
     }
 }
 
-async fn reload(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> (StatusCode, String) {
+async fn reload(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> (StatusCode, String) {
     let (reply, answer) = oneshot::channel();
     if state.reload.send(reply).await.is_err() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "reloading is not available\n".into());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reloading is not available\n".into(),
+        );
     }
     match answer.await {
         Ok(Ok(())) => (StatusCode::OK, String::new()),
-        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {error}\n")),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "reload was interrupted\n".into()),
+        Ok(Err(error)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {error}\n"),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reload was interrupted\n".into(),
+        ),
     }
 }
 

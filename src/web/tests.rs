@@ -31,7 +31,10 @@ fn state() -> (Arc<AppState>, mpsc::Receiver<ReloadRequest>) {
             labels: Default::default(),
         };
         let mut targets = crate::targets::targets_from_groups(cfg, &[group]);
-        targets.dropped.push(crate::labels::Labels::from_pairs([("__address__", "gone:1")]));
+        targets.dropped.push(crate::labels::Labels::from_pairs([(
+            "__address__",
+            "gone:1",
+        )]));
         targets.dropped_count += 1;
         view.jobs.insert(cfg.job_name.clone(), targets);
     }
@@ -48,10 +51,18 @@ fn state() -> (Arc<AppState>, mpsc::Receiver<ReloadRequest>) {
 }
 
 async fn get_json(app: Router, uri: &str) -> (StatusCode, Value) {
-    let response = app.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let response = app
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -64,7 +75,10 @@ async fn targets_api_shape_and_filters() {
     assert_eq!(active.len(), 4);
     let first = &active[0];
     assert_eq!(first["scrapePool"], "alpha");
-    assert_eq!(first["labels"], serde_json::json!({"instance": "alpha:1", "job": "alpha"}));
+    assert_eq!(
+        first["labels"],
+        serde_json::json!({"instance": "alpha:1", "job": "alpha"})
+    );
     assert_eq!(first["discoveredLabels"]["__address__"], "alpha:1");
     assert_eq!(first["discoveredLabels"]["job"], "alpha");
     assert_eq!(first["scrapeUrl"], "http://alpha:1/metrics");
@@ -76,9 +90,16 @@ async fn targets_api_shape_and_filters() {
     }
     assert_eq!(active[1]["globalUrl"], "http://myhost:9100/metrics");
     assert_eq!(body["data"]["droppedTargets"].as_array().unwrap().len(), 2);
-    assert_eq!(body["data"]["droppedTargetCounts"], serde_json::json!({"alpha": 1, "beta": 1}));
+    assert_eq!(
+        body["data"]["droppedTargetCounts"],
+        serde_json::json!({"alpha": 1, "beta": 1})
+    );
 
-    let (_, body) = get_json(app(state.clone()), "/api/v1/targets?state=active&scrapePool=beta").await;
+    let (_, body) = get_json(
+        app(state.clone()),
+        "/api/v1/targets?state=active&scrapePool=beta",
+    )
+    .await;
     assert_eq!(body["data"]["activeTargets"].as_array().unwrap().len(), 2);
     assert_eq!(body["data"]["droppedTargets"].as_array().unwrap().len(), 0);
     let (_, body) = get_json(app(state), "/api/v1/targets?state=Dropped").await;
@@ -101,20 +122,34 @@ async fn config_api_redacts_secrets_and_flags_are_listed() {
 #[tokio::test]
 async fn ready_follows_state_and_reload_reports_errors() {
     let (state, mut rx) = state();
-    let response = app(state.clone()).oneshot(Request::get("/-/ready").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app(state.clone())
+        .oneshot(Request::get("/-/ready").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     state.set_ready(true);
-    let response = app(state.clone()).oneshot(Request::get("/-/ready").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app(state.clone())
+        .oneshot(Request::get("/-/ready").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let response = app(state.clone()).oneshot(Request::get("/-/healthy").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app(state.clone())
+        .oneshot(Request::get("/-/healthy").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 
     tokio::spawn(async move {
         let reply = rx.recv().await.unwrap();
         let _ = reply.send(Err("p.yml:3:1: bad".into()));
     });
-    let response = app(state).oneshot(Request::post("/-/reload").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app(state)
+        .oneshot(Request::post("/-/reload").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
     assert!(String::from_utf8_lossy(&bytes).contains("p.yml:3:1: bad"));
 }

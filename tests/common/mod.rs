@@ -8,7 +8,10 @@ use std::time::Duration;
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
 }
 
 /// A child process killed when dropped; its output goes to `log`.
@@ -36,7 +39,15 @@ impl Process {
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        Process { child, name: name.to_string(), log: log.to_path_buf() }
+        Process {
+            child,
+            name: name.to_string(),
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log_text(&self) -> String {
@@ -46,7 +57,11 @@ impl Process {
     /// An error naming the exit status and log, if the process has exited.
     pub fn check_running(&mut self) -> Result<(), String> {
         match self.child.try_wait() {
-            Ok(Some(status)) => Err(format!("{} exited with {status}; log:\n{}", self.name, self.log_text())),
+            Ok(Some(status)) => Err(format!(
+                "{} exited with {status}; log:\n{}",
+                self.name,
+                self.log_text()
+            )),
             _ => Ok(()),
         }
     }
@@ -55,7 +70,11 @@ impl Process {
 /// Path of a program the tests need, or a panic saying how to get it.
 pub fn require_program(program: &str, package: &str) -> String {
     let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|p| p.join(program)).find(|p| p.is_file()))
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(program))
+                .find(|p| p.is_file())
+        })
         .unwrap_or_default();
     match found {
         Some(path) => path.display().to_string(),
@@ -77,7 +96,12 @@ pub fn start_promshard(config: &Path, dir: &Path, port: u16) -> Process {
         format!("--storage.path={}", dir.join("promshard-data").display()),
         "--log.level=debug".to_string(),
     ];
-    Process::spawn("promshard", promshard_bin(), &args, &dir.join("promshard.log"))
+    Process::spawn(
+        "promshard",
+        promshard_bin(),
+        &args,
+        &dir.join("promshard.log"),
+    )
 }
 
 /// Starts Debian's prometheus on a loopback port with `config`.
@@ -85,14 +109,21 @@ pub fn start_prometheus(config: &Path, dir: &Path, port: u16) -> Process {
     let program = require_program("prometheus", "prometheus");
     let args = vec![
         format!("--config.file={}", config.display()),
-        format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()),
+        format!(
+            "--storage.tsdb.path={}",
+            dir.join("prometheus-data").display()
+        ),
         format!("--web.listen-address=127.0.0.1:{port}"),
     ];
     Process::spawn("prometheus", &program, &args, &dir.join("prometheus.log"))
 }
 
 /// GETs JSON, retrying until the server answers or `deadline` passes.
-pub async fn get_json(client: &reqwest::Client, url: &str, deadline: Duration) -> serde_json::Value {
+pub async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    deadline: Duration,
+) -> serde_json::Value {
     let start = std::time::Instant::now();
     loop {
         match client.get(url).send().await {
