@@ -172,6 +172,9 @@ pub struct JobTargets {
     pub dropped_count: usize,
     /// Invalid targets, with their error.
     pub invalid: Vec<(Labels, String)>,
+    /// Set when the job has more targets than `target_limit`: then every target fails
+    /// every scrape with this error and no request is made.
+    pub target_limit_error: Option<String>,
 }
 
 /// Turns all target groups of a job into its targets.
@@ -203,6 +206,13 @@ pub fn targets_from_groups(cfg: &ScrapeConfig, groups: &[TargetGroup]) -> JobTar
                 }
             }
         }
+    }
+    if cfg.target_limit > 0 && out.active.len() as u64 > cfg.target_limit {
+        out.target_limit_error = Some(format!(
+            "target_limit exceeded (number of targets: {}, limit: {})",
+            out.active.len(),
+            cfg.target_limit
+        ));
     }
     out
 }

@@ -187,3 +187,37 @@ fn target_param_label_wins_over_params() {
     );
     assert_eq!(t.scrape_url, "http://a:1/metrics?module=tcp_connect");
 }
+
+#[test]
+fn target_limit_counts_unique_active_targets() {
+    let group = |n: usize| TargetGroup {
+        source: "0".into(),
+        targets: (0..n)
+            .map(|i| labels(&[("__address__", &format!("h{i}:1"))]))
+            .collect(),
+        labels: Labels::new(),
+    };
+    let cfg = job("  - job_name: j\n    target_limit: 2\n");
+    assert_eq!(
+        targets_from_groups(&cfg, &[group(2), group(2)]).target_limit_error,
+        None
+    );
+    assert_eq!(
+        targets_from_groups(&cfg, &[group(3)])
+            .target_limit_error
+            .as_deref(),
+        Some("target_limit exceeded (number of targets: 3, limit: 2)")
+    );
+    // The global limit applies when the job sets 0.
+    let text =
+        "global:\n  target_limit: 1\nscrape_configs:\n  - job_name: j\n    target_limit: 0\n";
+    let cfg = load_str(text, Path::new("/p.yml"))
+        .unwrap()
+        .scrape_configs
+        .remove(0);
+    assert!(
+        targets_from_groups(&cfg, &[group(2)])
+            .target_limit_error
+            .is_some()
+    );
+}

@@ -62,11 +62,12 @@ pub async fn targets(
         }
         dropped_counts.insert(job.as_str(), targets.dropped_count);
         if show_active {
+            let limit_error = targets.target_limit_error.as_deref();
             active.extend(
                 targets
                     .active
                     .iter()
-                    .map(|t| active_target(job, t, &state.external_host)),
+                    .map(|t| active_target(job, t, limit_error, &state.external_host)),
             );
         }
         if show_dropped {
@@ -83,17 +84,26 @@ pub async fn targets(
     }))
 }
 
-fn active_target<'a>(job: &'a str, target: &'a Target, external_host: &str) -> ActiveTarget<'a> {
+fn active_target<'a>(
+    job: &'a str,
+    target: &'a Target,
+    limit_error: Option<&'a str>,
+    external_host: &str,
+) -> ActiveTarget<'a> {
     ActiveTarget {
         discovered_labels: &target.discovered_labels,
         labels: target.public_labels(),
         scrape_pool: job,
         scrape_url: &target.scrape_url,
         global_url: global_url(&target.scrape_url, external_host),
-        last_error: "",
+        last_error: limit_error.unwrap_or(""),
         last_scrape: "0001-01-01T00:00:00Z",
         last_scrape_duration: 0.0,
-        health: "unknown",
+        health: if limit_error.is_some() {
+            "down"
+        } else {
+            "unknown"
+        },
         scrape_interval: target.interval.to_string(),
         scrape_timeout: target.timeout.to_string(),
     }
