@@ -4,6 +4,7 @@ use crate::cli::Flags;
 use crate::config::{Config, ConfigErrors, load_file};
 use crate::sd::TargetGroup;
 use crate::targets::targets_from_groups;
+use crate::telemetry::{JobLabels, JobStateLabels, Telemetry};
 use crate::web::{self, AppState, ReloadRequest, TargetsView};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -38,11 +39,19 @@ pub fn compute_targets(
     config: &Config,
     groups: &BTreeMap<String, Vec<TargetGroup>>,
 ) -> TargetsView {
+    let telemetry = Telemetry::get();
+    telemetry.targets.clear();
     let mut view = TargetsView::default();
     for job in &config.scrape_configs {
         let job_groups = groups.get(&job.job_name).map(Vec::as_slice).unwrap_or(&[]);
-        view.jobs
-            .insert(job.job_name.clone(), targets_from_groups(job, job_groups));
+        let targets = targets_from_groups(job, job_groups);
+        let labels = JobLabels { scrape_job: job.job_name.clone() };
+        telemetry.target_sync_failed.get_or_create(&labels).inc_by(targets.invalid.len() as u64);
+        for (state, count) in [("active", targets.active.len()), ("dropped", targets.dropped_count)] {
+            let labels = JobStateLabels { scrape_job: job.job_name.clone(), state };
+            telemetry.targets.get_or_create(&labels).set(count as i64);
+        }
+        view.jobs.insert(job.job_name.clone(), targets);
     }
     view
 }
@@ -78,6 +87,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
 
+    Telemetry::get().record_reload(true);
     let config = Arc::new(config);
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = Arc::new(AppState {
@@ -163,10 +173,12 @@ async fn handle_reloads(
                 discovery.apply(&config);
                 *state.config.write() = config.clone();
                 let _ = config_tx.send(config);
+                Telemetry::get().record_reload(true);
                 tracing::info!(file = %path.display(), "completed loading of configuration file");
                 Ok(())
             }
             Err(errors) => {
+                Telemetry::get().record_reload(false);
                 log_config_errors(&errors);
                 tracing::error!(file = %path.display(), "reload failed; keeping the running configuration");
                 Err(errors.to_string())

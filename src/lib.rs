@@ -9,4 +9,5 @@ pub mod logging;
 pub mod relabel;
 pub mod sd;
 pub mod targets;
+pub mod telemetry;
 pub mod web;

@@ -239,3 +239,20 @@ async fn reload_by_sighup_and_http_keeps_running_config_on_error() {
     assert_eq!(body["data"]["activeTargets"][0]["scrapePool"], "z");
     server.check_running().unwrap();
 }
+
+#[tokio::test]
+async fn invalid_targets_are_counted_on_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "scrape_configs:\n  - job_name: j\n    static_configs:\n      - targets: ['127.0.0.1:1', 'bad:1']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: bad:1\n        target_label: __scrape_interval__\n        replacement: 0s\n";
+    let config = write(dir.path(), "p.yml", text);
+    let port = free_port();
+    let mut server = start_promshard(&config, dir.path(), port);
+    let client = reqwest::Client::new();
+    wait_for_count(&client, &format!("http://127.0.0.1:{port}/api/v1/targets"), 1).await;
+    let metrics = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("promshard_target_sync_failed_total{scrape_job=\"j\"} 1"), "{metrics}");
+    assert!(metrics.contains("promshard_targets{scrape_job=\"j\",state=\"active\"} 1"), "{metrics}");
+    assert!(metrics.contains("promshard_config_last_reload_successful 1"), "{metrics}");
+    assert!(server.log_text().contains("invalid target skipped"), "{}", server.log_text());
+    server.check_running().unwrap();
+}

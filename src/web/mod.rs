@@ -45,6 +45,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/targets", get(api::targets))
         .route("/api/v1/status/config", get(api::status_config))
         .route("/api/v1/status/flags", get(api::status_flags))
+        .route("/metrics", get(metrics))
         .route(
             "/-/healthy",
             get(|| async { "promshard is Healthy.\n" }).head(|| async {}),
@@ -52,6 +53,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/-/ready", get(ready).head(ready))
         .route("/-/reload", post(reload).put(reload))
         .with_state(state)
+}
+
+async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(axum::http::header::CONTENT_TYPE, content_type)], crate::telemetry::Telemetry::get().render())
 }
 
 async fn ready(
