@@ -53,7 +53,7 @@ enum Auth {
     None,
     Basic(crate::config::http::BasicAuth),
     Authorization(crate::config::http::Authorization),
-    OAuth2(OAuth2Source),
+    OAuth2(Box<OAuth2Source>),
 }
 
 /// Builds the client for `cfg`. `user_agent` is sent with every request, including the OAuth2
@@ -93,7 +93,7 @@ pub fn build(cfg: &HttpClientConfig, user_agent: &str) -> Result<HttpClient, Str
         authz.auth_type = auth_type.to_string();
         Auth::Authorization(authz)
     } else if let Some(oauth2) = &cfg.oauth2 {
-        Auth::OAuth2(OAuth2Source::new(oauth2, user_agent)?)
+        Auth::OAuth2(Box::new(OAuth2Source::new(oauth2, user_agent)?))
     } else {
         Auth::None
     };
@@ -772,12 +772,14 @@ mod tests {
 
     #[tokio::test]
     async fn missing_secret_file_is_named() {
-        let mut cfg = HttpClientConfig::default();
-        cfg.authorization = Some(crate::config::http::Authorization {
-            auth_type: "Bearer".into(),
-            credentials: None,
-            credentials_file: Some("/nonexistent/token".into()),
-        });
+        let cfg = HttpClientConfig {
+            authorization: Some(crate::config::http::Authorization {
+                auth_type: "Bearer".into(),
+                credentials: None,
+                credentials_file: Some("/nonexistent/token".into()),
+            }),
+            ..Default::default()
+        };
         let client = build(&cfg, "t").unwrap();
         let err = client.get("http://127.0.0.1:1/").await.unwrap_err();
         assert!(

@@ -6,7 +6,10 @@ use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SRV};
 use hickory_resolver::proto::rr::{Name, RData, Record};
 use promshard::config::PromDuration;
 use promshard::sd::dns::{DnsProvider, ResolverSettings, ResolverSource};
-use promshard::sd::{DnsRecordType, DnsSdConfig, Manager, ManagerOptions, SdConfigs, SdMetrics, TargetGroup, TargetSets};
+use promshard::sd::{
+    DnsRecordType, DnsSdConfig, Manager, ManagerOptions, SdConfigs, SdMetrics, TargetGroup,
+    TargetSets,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -32,7 +35,10 @@ struct Zone(Arc<Mutex<HashMap<String, Entry>>>);
 
 impl Zone {
     fn set(&self, fqdn: &str, entry: Entry) {
-        self.0.lock().unwrap().insert(fqdn.to_ascii_lowercase(), entry);
+        self.0
+            .lock()
+            .unwrap()
+            .insert(fqdn.to_ascii_lowercase(), entry);
     }
     fn remove(&self, fqdn: &str) {
         self.0.lock().unwrap().remove(&fqdn.to_ascii_lowercase());
@@ -58,13 +64,27 @@ impl Zone {
                 for rdata in records {
                     let rtype = rdata.record_type();
                     if rtype == qtype {
-                        response.add_answer(Record::from_rdata(query.name().clone(), 0, rdata.clone()));
+                        response.add_answer(Record::from_rdata(
+                            query.name().clone(),
+                            0,
+                            rdata.clone(),
+                        ));
                     } else if let RData::CNAME(CNAME(target)) = rdata {
                         // Answer with the CNAME and the target's records of the asked type.
-                        response.add_answer(Record::from_rdata(query.name().clone(), 0, rdata.clone()));
-                        if let Some(Entry::Records(target_records)) = zone.get(&target.to_ascii().to_ascii_lowercase()) {
+                        response.add_answer(Record::from_rdata(
+                            query.name().clone(),
+                            0,
+                            rdata.clone(),
+                        ));
+                        if let Some(Entry::Records(target_records)) =
+                            zone.get(&target.to_ascii().to_ascii_lowercase())
+                        {
                             for r in target_records.iter().filter(|r| r.record_type() == qtype) {
-                                response.add_answer(Record::from_rdata(target.clone(), 0, r.clone()));
+                                response.add_answer(Record::from_rdata(
+                                    target.clone(),
+                                    0,
+                                    r.clone(),
+                                ));
                             }
                         }
                     }
@@ -82,8 +102,12 @@ async fn start_server(zone: Zone) -> SocketAddr {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
-            let Ok((n, peer)) = socket.recv_from(&mut buf).await else { return };
-            let Ok(request) = Message::from_vec(&buf[..n]) else { continue };
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(request) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
             let response = zone.answer(&request);
             let _ = socket.send_to(&response.to_vec().unwrap(), peer).await;
         }
@@ -100,11 +124,29 @@ fn test_zone() -> Zone {
             RData::SRV(SRV::new(0, 0, 9101, name("node2.sd.test."))),
         ]),
     );
-    zone.set("web.sd.test.", Entry::Records(vec![RData::A(A("127.0.0.10".parse().unwrap())), RData::A(A("127.0.0.11".parse().unwrap()))]));
-    zone.set("web6.sd.test.", Entry::Records(vec![RData::AAAA(AAAA("::1".parse().unwrap()))]));
-    zone.set("mail.sd.test.", Entry::Records(vec![RData::MX(MX::new(10, name("mx1.sd.test.")))]));
-    zone.set("sd.test.", Entry::Records(vec![RData::NS(NS(name("ns1.sd.test.")))]));
-    zone.set("alias.sd.test.", Entry::Records(vec![RData::CNAME(CNAME(name("web.sd.test.")))]));
+    zone.set(
+        "web.sd.test.",
+        Entry::Records(vec![
+            RData::A(A("127.0.0.10".parse().unwrap())),
+            RData::A(A("127.0.0.11".parse().unwrap())),
+        ]),
+    );
+    zone.set(
+        "web6.sd.test.",
+        Entry::Records(vec![RData::AAAA(AAAA("::1".parse().unwrap()))]),
+    );
+    zone.set(
+        "mail.sd.test.",
+        Entry::Records(vec![RData::MX(MX::new(10, name("mx1.sd.test.")))]),
+    );
+    zone.set(
+        "sd.test.",
+        Entry::Records(vec![RData::NS(NS(name("ns1.sd.test.")))]),
+    );
+    zone.set(
+        "alias.sd.test.",
+        Entry::Records(vec![RData::CNAME(CNAME(name("web.sd.test.")))]),
+    );
     zone.set("broken.sd.test.", Entry::Fail(ResponseCode::ServFail));
     zone
 }
@@ -124,25 +166,44 @@ async fn provider(zone: Zone, cfg: DnsSdConfig, search: &[&str]) -> (DnsProvider
     settings.search = search.iter().map(|s| s.to_string()).collect();
     settings.timeout = Duration::from_millis(500);
     let metrics = Arc::new(SdMetrics::default());
-    (DnsProvider::with_resolver(cfg, ResolverSource::Fixed(settings), metrics.clone()), metrics)
+    (
+        DnsProvider::with_resolver(cfg, ResolverSource::Fixed(settings), metrics.clone()),
+        metrics,
+    )
 }
 
 fn addresses(group: &TargetGroup) -> Vec<String> {
-    let mut a: Vec<String> = group.targets.iter().map(|t| t.get("__address__").unwrap().to_string()).collect();
+    let mut a: Vec<String> = group
+        .targets
+        .iter()
+        .map(|t| t.get("__address__").unwrap().to_string())
+        .collect();
     a.sort();
     a
 }
 
 #[tokio::test]
 async fn srv_records() {
-    let (mut p, metrics) = provider(test_zone(), config(&["_prometheus._tcp.sd.test"], DnsRecordType::SRV, 0), &[]).await;
+    let (mut p, metrics) = provider(
+        test_zone(),
+        config(&["_prometheus._tcp.sd.test"], DnsRecordType::SRV, 0),
+        &[],
+    )
+    .await;
     let (groups, status) = p.refresh().await;
     status.unwrap();
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].source, "_prometheus._tcp.sd.test");
     assert!(groups[0].labels.is_empty());
-    assert_eq!(addresses(&groups[0]), ["node1.sd.test:9100", "node2.sd.test:9101"]);
-    let t = groups[0].targets.iter().find(|t| t.get("__address__") == Some("node1.sd.test:9100")).unwrap();
+    assert_eq!(
+        addresses(&groups[0]),
+        ["node1.sd.test:9100", "node2.sd.test:9101"]
+    );
+    let t = groups[0]
+        .targets
+        .iter()
+        .find(|t| t.get("__address__") == Some("node1.sd.test:9100"))
+        .unwrap();
     assert_eq!(
         t.to_string(),
         r#"{__address__="node1.sd.test:9100", __meta_dns_name="_prometheus._tcp.sd.test", __meta_dns_srv_record_port="9100", __meta_dns_srv_record_target="node1.sd.test."}"#
@@ -154,21 +215,45 @@ async fn srv_records() {
 #[tokio::test]
 async fn a_aaaa_mx_ns_records() {
     let zone = test_zone();
-    let (mut p, _) = provider(zone.clone(), config(&["web.sd.test", "alias.sd.test"], DnsRecordType::A, 9100), &[]).await;
+    let (mut p, _) = provider(
+        zone.clone(),
+        config(&["web.sd.test", "alias.sd.test"], DnsRecordType::A, 9100),
+        &[],
+    )
+    .await;
     let (groups, status) = p.refresh().await;
     status.unwrap();
     assert_eq!(groups.len(), 2);
-    assert_eq!(addresses(&groups[0]), ["127.0.0.10:9100", "127.0.0.11:9100"]);
-    assert_eq!(groups[0].targets[0].get("__meta_dns_name"), Some("web.sd.test"));
+    assert_eq!(
+        addresses(&groups[0]),
+        ["127.0.0.10:9100", "127.0.0.11:9100"]
+    );
+    assert_eq!(
+        groups[0].targets[0].get("__meta_dns_name"),
+        Some("web.sd.test")
+    );
     // A CNAME in the answer is skipped; the A records it points at are targets.
     assert_eq!(groups[1].source, "alias.sd.test");
-    assert_eq!(addresses(&groups[1]), ["127.0.0.10:9100", "127.0.0.11:9100"]);
+    assert_eq!(
+        addresses(&groups[1]),
+        ["127.0.0.10:9100", "127.0.0.11:9100"]
+    );
 
-    let (mut p, _) = provider(zone.clone(), config(&["web6.sd.test"], DnsRecordType::AAAA, 80), &[]).await;
+    let (mut p, _) = provider(
+        zone.clone(),
+        config(&["web6.sd.test"], DnsRecordType::AAAA, 80),
+        &[],
+    )
+    .await;
     let (groups, _) = p.refresh().await;
     assert_eq!(addresses(&groups[0]), ["[::1]:80"]);
 
-    let (mut p, _) = provider(zone.clone(), config(&["mail.sd.test"], DnsRecordType::MX, 25), &[]).await;
+    let (mut p, _) = provider(
+        zone.clone(),
+        config(&["mail.sd.test"], DnsRecordType::MX, 25),
+        &[],
+    )
+    .await;
     let (groups, _) = p.refresh().await;
     assert_eq!(
         groups[0].targets[0].to_string(),
@@ -186,17 +271,31 @@ async fn a_aaaa_mx_ns_records() {
 #[tokio::test]
 async fn search_domains_are_used() {
     // "web" has fewer dots than ndots (1): "web.sd.test." is tried before "web.".
-    let (mut p, _) = provider(test_zone(), config(&["web"], DnsRecordType::A, 1), &["other.test", "sd.test"]).await;
+    let (mut p, _) = provider(
+        test_zone(),
+        config(&["web"], DnsRecordType::A, 1),
+        &["other.test", "sd.test"],
+    )
+    .await;
     let (groups, status) = p.refresh().await;
     status.unwrap();
     assert_eq!(addresses(&groups[0]), ["127.0.0.10:1", "127.0.0.11:1"]);
-    assert_eq!(groups[0].targets[0].get("__meta_dns_name"), Some("web"), "the configured name is the label");
+    assert_eq!(
+        groups[0].targets[0].get("__meta_dns_name"),
+        Some("web"),
+        "the configured name is the label"
+    );
 }
 
 #[tokio::test]
 async fn nxdomain_empties_and_failure_keeps_previous() {
     let zone = test_zone();
-    let (mut p, metrics) = provider(zone.clone(), config(&["web.sd.test", "mail.sd.test"], DnsRecordType::A, 80), &[]).await;
+    let (mut p, metrics) = provider(
+        zone.clone(),
+        config(&["web.sd.test", "mail.sd.test"], DnsRecordType::A, 80),
+        &[],
+    )
+    .await;
     let (groups, status) = p.refresh().await;
     status.unwrap();
     assert_eq!(groups[0].targets.len(), 2);
@@ -224,17 +323,26 @@ async fn nxdomain_empties_and_failure_keeps_previous() {
 async fn unreachable_server_is_a_failure() {
     // A bound socket that never answers.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut settings = ResolverSettings::with_name_servers(&[silent.local_addr().unwrap().to_string()]).unwrap();
+    let mut settings =
+        ResolverSettings::with_name_servers(&[silent.local_addr().unwrap().to_string()]).unwrap();
     settings.timeout = Duration::from_millis(200);
     let metrics = Arc::new(SdMetrics::default());
-    let mut p = DnsProvider::with_resolver(config(&["web.sd.test"], DnsRecordType::A, 80), ResolverSource::Fixed(settings), metrics.clone());
+    let mut p = DnsProvider::with_resolver(
+        config(&["web.sd.test"], DnsRecordType::A, 80),
+        ResolverSource::Fixed(settings),
+        metrics.clone(),
+    );
     let (groups, status) = p.refresh().await;
     assert!(status.is_err());
     assert!(groups.is_empty());
     assert_eq!(SdMetrics::get(&metrics.dns_lookup_failures), 1);
 }
 
-async fn wait_for(rx: &mut watch::Receiver<Arc<TargetSets>>, what: &str, pred: impl Fn(&TargetSets) -> bool) -> Arc<TargetSets> {
+async fn wait_for(
+    rx: &mut watch::Receiver<Arc<TargetSets>>,
+    what: &str,
+    pred: impl Fn(&TargetSets) -> bool,
+) -> Arc<TargetSets> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         {
@@ -243,7 +351,10 @@ async fn wait_for(rx: &mut watch::Receiver<Arc<TargetSets>>, what: &str, pred: i
                 return sets;
             }
         }
-        if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
             panic!("timed out waiting for {what}; last: {:?}", rx.borrow());
         }
     }
@@ -260,24 +371,54 @@ async fn through_the_manager() {
         dns_resolver: ResolverSource::Fixed(settings),
     });
     let mut rx = manager.subscribe();
-    let sd = SdConfigs { dns_sd_configs: vec![config(&["_prometheus._tcp.sd.test"], DnsRecordType::SRV, 0)], ..Default::default() };
+    let sd = SdConfigs {
+        dns_sd_configs: vec![config(&["_prometheus._tcp.sd.test"], DnsRecordType::SRV, 0)],
+        ..Default::default()
+    };
     manager.apply(vec![("dns".into(), sd)]);
-    let sets = wait_for(&mut rx, "SRV targets", |s| s.get("dns").is_some_and(|g| g.len() == 1)).await;
-    assert_eq!(addresses(&sets["dns"][0]), ["node1.sd.test:9100", "node2.sd.test:9101"]);
+    let sets = wait_for(&mut rx, "SRV targets", |s| {
+        s.get("dns").is_some_and(|g| g.len() == 1)
+    })
+    .await;
+    assert_eq!(
+        addresses(&sets["dns"][0]),
+        ["node1.sd.test:9100", "node2.sd.test:9101"]
+    );
 
-    zone.set("_prometheus._tcp.sd.test.", Entry::Records(vec![RData::SRV(SRV::new(0, 0, 9200, name("node3.sd.test.")))]));
-    let sets = wait_for(&mut rx, "changed SRV targets", |s| s.get("dns").is_some_and(|g| g.len() == 1 && g[0].targets.len() == 1)).await;
+    zone.set(
+        "_prometheus._tcp.sd.test.",
+        Entry::Records(vec![RData::SRV(SRV::new(
+            0,
+            0,
+            9200,
+            name("node3.sd.test."),
+        ))]),
+    );
+    let sets = wait_for(&mut rx, "changed SRV targets", |s| {
+        s.get("dns")
+            .is_some_and(|g| g.len() == 1 && g[0].targets.len() == 1)
+    })
+    .await;
     assert_eq!(addresses(&sets["dns"][0]), ["node3.sd.test:9200"]);
 
     // A failing server keeps the targets; NXDOMAIN removes them (the group is dropped).
-    zone.set("_prometheus._tcp.sd.test.", Entry::Fail(ResponseCode::Refused));
+    zone.set(
+        "_prometheus._tcp.sd.test.",
+        Entry::Fail(ResponseCode::Refused),
+    );
     let failures = manager.metrics();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while SdMetrics::get(&failures.dns_lookup_failures) == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no failed lookup counted");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed lookup counted"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(addresses(&rx.borrow()["dns"][0]), ["node3.sd.test:9200"]);
     zone.remove("_prometheus._tcp.sd.test.");
-    wait_for(&mut rx, "targets removed", |s| s.get("dns").is_some_and(|g| g.is_empty())).await;
+    wait_for(&mut rx, "targets removed", |s| {
+        s.get("dns").is_some_and(|g| g.is_empty())
+    })
+    .await;
 }

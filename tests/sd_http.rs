@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use promshard::config::PromDuration;
-use promshard::config::http::{Authorization, BasicAuth, HeaderValues, HttpClientConfig, OAuth2, Secret};
+use promshard::config::http::{
+    Authorization, BasicAuth, HeaderValues, HttpClientConfig, OAuth2, Secret,
+};
 use promshard::sd::http::HttpProvider;
 use promshard::sd::{HttpSdConfig, Manager, SdConfigs, SdMetrics, TargetSets};
 use std::net::SocketAddr;
@@ -46,14 +48,21 @@ fn server() -> Shared {
 async fn sd(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let mut s = s.lock().unwrap();
     s.requests.push(headers);
-    (s.status, [(header::CONTENT_TYPE, s.content_type.clone())], s.body.clone()).into_response()
+    (
+        s.status,
+        [(header::CONTENT_TYPE, s.content_type.clone())],
+        s.body.clone(),
+    )
+        .into_response()
 }
 
 async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let mut s = s.lock().unwrap();
-    s.token_requests.push((headers, String::from_utf8_lossy(&body).into_owned()));
+    s.token_requests
+        .push((headers, String::from_utf8_lossy(&body).into_owned()));
     let n = s.token_requests.len();
-    let body = format!(r#"{{"access_token": "tok-{n}", "token_type": "bearer", "expires_in": 3600}}"#);
+    let body =
+        format!(r#"{{"access_token": "tok-{n}", "token_type": "bearer", "expires_in": 3600}}"#);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -66,7 +75,10 @@ async fn start_on(ip: &str, state: Shared) -> SocketAddr {
     let app = Router::new()
         .route("/sd", get(sd))
         .route("/token", post(token))
-        .route("/same", get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/sd")]) }))
+        .route(
+            "/same",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/sd")]) }),
+        )
         .route("/away", get(away))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
@@ -80,7 +92,11 @@ async fn start(state: Shared) -> SocketAddr {
 }
 
 fn sd_config(url: String, refresh: PromDuration, http_client: HttpClientConfig) -> HttpSdConfig {
-    HttpSdConfig { url, refresh_interval: refresh, http_client }
+    HttpSdConfig {
+        url,
+        refresh_interval: refresh,
+        http_client,
+    }
 }
 
 fn provider(cfg: HttpSdConfig) -> (HttpProvider, Arc<SdMetrics>) {
@@ -90,11 +106,17 @@ fn provider(cfg: HttpSdConfig) -> (HttpProvider, Arc<SdMetrics>) {
 
 fn last_header(s: &Shared, name: &str) -> Option<String> {
     let s = s.lock().unwrap();
-    s.requests.last().and_then(|h| h.get(name)).map(|v| v.to_str().unwrap().to_string())
+    s.requests
+        .last()
+        .and_then(|h| h.get(name))
+        .map(|v| v.to_str().unwrap().to_string())
 }
 
 fn basic(user: &str, pass: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
 }
 
 #[tokio::test]
@@ -102,7 +124,11 @@ async fn groups_labels_and_request_headers() {
     let s = server();
     let addr = start(s.clone()).await;
     let url = format!("http://{addr}/sd");
-    let (p, metrics) = provider(sd_config(url.clone(), PromDuration::from_secs(60), HttpClientConfig::default()));
+    let (p, metrics) = provider(sd_config(
+        url.clone(),
+        PromDuration::from_secs(60),
+        HttpClientConfig::default(),
+    ));
     let groups = p.refresh().await.unwrap();
     assert_eq!(groups.len(), 2);
     assert_eq!(groups[0].source, format!("{url}:0"));
@@ -110,23 +136,46 @@ async fn groups_labels_and_request_headers() {
     assert_eq!(groups[0].labels.get("__meta_url"), Some(url.as_str()));
     assert_eq!(groups[0].labels.get("env"), Some("prod"));
     assert_eq!(groups[1].labels.get("__meta_url"), Some(url.as_str()));
-    assert_eq!(groups[0].targets[1].get("__address__"), Some("10.0.0.2:9100"));
-    assert_eq!(last_header(&s, "x-prometheus-refresh-interval-seconds").as_deref(), Some("60"));
-    assert_eq!(last_header(&s, "accept").as_deref(), Some("application/json"));
-    assert_eq!(last_header(&s, "user-agent"), Some(format!("promshard/{}", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(
+        groups[0].targets[1].get("__address__"),
+        Some("10.0.0.2:9100")
+    );
+    assert_eq!(
+        last_header(&s, "x-prometheus-refresh-interval-seconds").as_deref(),
+        Some("60")
+    );
+    assert_eq!(
+        last_header(&s, "accept").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        last_header(&s, "user-agent"),
+        Some(format!("promshard/{}", env!("CARGO_PKG_VERSION")))
+    );
     assert_eq!(last_header(&s, "authorization"), None);
     assert_eq!(SdMetrics::get(&metrics.http_failures), 0);
 
-    let (p, _) = provider(sd_config(url, PromDuration::from_millis(1500), HttpClientConfig::default()));
+    let (p, _) = provider(sd_config(
+        url,
+        PromDuration::from_millis(1500),
+        HttpClientConfig::default(),
+    ));
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "x-prometheus-refresh-interval-seconds").as_deref(), Some("1.5"));
+    assert_eq!(
+        last_header(&s, "x-prometheus-refresh-interval-seconds").as_deref(),
+        Some("1.5")
+    );
 }
 
 #[tokio::test]
 async fn status_and_content_type_are_checked() {
     let s = server();
     let addr = start(s.clone()).await;
-    let (p, metrics) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), HttpClientConfig::default()));
+    let (p, metrics) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        HttpClientConfig::default(),
+    ));
 
     s.lock().unwrap().status = StatusCode::NOT_FOUND;
     let err = p.refresh().await.unwrap_err();
@@ -148,17 +197,30 @@ async fn status_and_content_type_are_checked() {
     assert!(p.refresh().await.unwrap_err().contains("unknown field"));
 
     s.lock().unwrap().body = r#"[{"targets": ["a"], "labels": {"": "x"}}]"#.into();
-    assert!(p.refresh().await.unwrap_err().contains("is not a valid label name"));
+    assert!(
+        p.refresh()
+            .await
+            .unwrap_err()
+            .contains("is not a valid label name")
+    );
 
     assert_eq!(SdMetrics::get(&metrics.http_failures), 5);
 
     // Nothing listens on port 1.
-    let (p, _) = provider(sd_config("http://127.0.0.1:1/sd".into(), PromDuration::from_secs(60), HttpClientConfig::default()));
+    let (p, _) = provider(sd_config(
+        "http://127.0.0.1:1/sd".into(),
+        PromDuration::from_secs(60),
+        HttpClientConfig::default(),
+    ));
     let err = p.refresh().await.unwrap_err();
     assert!(err.to_lowercase().contains("connect"), "{err}");
 }
 
-async fn wait_for(rx: &mut watch::Receiver<Arc<TargetSets>>, what: &str, pred: impl Fn(&TargetSets) -> bool) -> Arc<TargetSets> {
+async fn wait_for(
+    rx: &mut watch::Receiver<Arc<TargetSets>>,
+    what: &str,
+    pred: impl Fn(&TargetSets) -> bool,
+) -> Arc<TargetSets> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         {
@@ -167,7 +229,10 @@ async fn wait_for(rx: &mut watch::Receiver<Arc<TargetSets>>, what: &str, pred: i
                 return sets;
             }
         }
-        if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
             panic!("timed out waiting for {what}; last: {:?}", rx.borrow());
         }
     }
@@ -179,18 +244,38 @@ async fn failures_keep_the_last_groups_through_the_manager() {
     let addr = start(s.clone()).await;
     let manager = Manager::new(Duration::from_millis(50));
     let mut rx = manager.subscribe();
-    let cfg = sd_config(format!("http://{addr}/sd"), PromDuration::from_millis(100), HttpClientConfig::default());
-    manager.apply(vec![("http".into(), SdConfigs { http_sd_configs: vec![cfg], ..Default::default() })]);
-    wait_for(&mut rx, "initial groups", |s| s.get("http").is_some_and(|g| g.len() == 2)).await;
+    let cfg = sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_millis(100),
+        HttpClientConfig::default(),
+    );
+    manager.apply(vec![(
+        "http".into(),
+        SdConfigs {
+            http_sd_configs: vec![cfg],
+            ..Default::default()
+        },
+    )]);
+    wait_for(&mut rx, "initial groups", |s| {
+        s.get("http").is_some_and(|g| g.len() == 2)
+    })
+    .await;
 
     s.lock().unwrap().status = StatusCode::INTERNAL_SERVER_ERROR;
     let metrics = manager.metrics();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while SdMetrics::get(&metrics.http_failures) < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "failures not counted");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "failures not counted"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(rx.borrow()["http"].len(), 2, "failed refreshes keep the last good groups");
+    assert_eq!(
+        rx.borrow()["http"].len(),
+        2,
+        "failed refreshes keep the last good groups"
+    );
     assert!(SdMetrics::get(&metrics.http_refresh_failures) >= 2);
 
     {
@@ -198,11 +283,20 @@ async fn failures_keep_the_last_groups_through_the_manager() {
         s.status = StatusCode::OK;
         s.body = r#"[{"targets": ["10.0.0.9:1"]}]"#.into();
     }
-    let sets = wait_for(&mut rx, "new groups", |s| s.get("http").is_some_and(|g| g.len() == 1)).await;
-    assert_eq!(sets["http"][0].targets[0].get("__address__"), Some("10.0.0.9:1"));
+    let sets = wait_for(&mut rx, "new groups", |s| {
+        s.get("http").is_some_and(|g| g.len() == 1)
+    })
+    .await;
+    assert_eq!(
+        sets["http"][0].targets[0].get("__address__"),
+        Some("10.0.0.9:1")
+    );
 
     s.lock().unwrap().body = "[]".into();
-    wait_for(&mut rx, "no groups", |s| s.get("http").is_some_and(|g| g.is_empty())).await;
+    wait_for(&mut rx, "no groups", |s| {
+        s.get("http").is_some_and(|g| g.is_empty())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -213,15 +307,29 @@ async fn basic_auth_password_file_is_reread() {
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "first\n").unwrap();
     let http = HttpClientConfig {
-        basic_auth: Some(BasicAuth { username: "user".into(), password_file: Some(pw.clone()), ..Default::default() }),
+        basic_auth: Some(BasicAuth {
+            username: "user".into(),
+            password_file: Some(pw.clone()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "authorization"), Some(basic("user", "first")));
+    assert_eq!(
+        last_header(&s, "authorization"),
+        Some(basic("user", "first"))
+    );
     std::fs::write(&pw, "  second  \n").unwrap();
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "authorization"), Some(basic("user", "second")));
+    assert_eq!(
+        last_header(&s, "authorization"),
+        Some(basic("user", "second"))
+    );
 
     // username_file and an inline password.
     let user = dir.path().join("user");
@@ -234,20 +342,38 @@ async fn basic_auth_password_file_is_reread() {
         }),
         ..Default::default()
     };
-    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "authorization"), Some(basic("from-file", "inline")));
+    assert_eq!(
+        last_header(&s, "authorization"),
+        Some(basic("from-file", "inline"))
+    );
 
     // A missing file fails the refresh, names the file, and sends nothing.
     std::fs::remove_file(&pw).unwrap();
     let http = HttpClientConfig {
-        basic_auth: Some(BasicAuth { username: "user".into(), password_file: Some(pw.clone()), ..Default::default() }),
+        basic_auth: Some(BasicAuth {
+            username: "user".into(),
+            password_file: Some(pw.clone()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let before = s.lock().unwrap().requests.len();
-    let (p, metrics) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, metrics) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     let err = p.refresh().await.unwrap_err();
-    assert!(err.contains(&pw.display().to_string()) && err.contains("basic_auth password"), "{err}");
+    assert!(
+        err.contains(&pw.display().to_string()) && err.contains("basic_auth password"),
+        "{err}"
+    );
     assert_eq!(s.lock().unwrap().requests.len(), before);
     assert_eq!(SdMetrics::get(&metrics.http_failures), 1);
 }
@@ -260,23 +386,48 @@ async fn bearer_credentials_file_is_reread() {
     let token = dir.path().join("token");
     std::fs::write(&token, "tok1\n").unwrap();
     let http = HttpClientConfig {
-        authorization: Some(Authorization { auth_type: "Bearer".into(), credentials: None, credentials_file: Some(token.clone()) }),
+        authorization: Some(Authorization {
+            auth_type: "Bearer".into(),
+            credentials: None,
+            credentials_file: Some(token.clone()),
+        }),
         ..Default::default()
     };
-    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok1"));
+    assert_eq!(
+        last_header(&s, "authorization").as_deref(),
+        Some("Bearer tok1")
+    );
     std::fs::write(&token, "tok2").unwrap();
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok2"));
+    assert_eq!(
+        last_header(&s, "authorization").as_deref(),
+        Some("Bearer tok2")
+    );
 
     let http = HttpClientConfig {
-        authorization: Some(Authorization { auth_type: "Token".into(), credentials: Some(Secret("abc".into())), credentials_file: None }),
+        authorization: Some(Authorization {
+            auth_type: "Token".into(),
+            credentials: Some(Secret("abc".into())),
+            credentials_file: None,
+        }),
         ..Default::default()
     };
-    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Token abc"));
+    assert_eq!(
+        last_header(&s, "authorization").as_deref(),
+        Some("Token abc")
+    );
 }
 
 #[tokio::test]
@@ -289,13 +440,27 @@ async fn http_headers_values_secrets_and_files() {
     let mut http = HttpClientConfig::default();
     http.http_headers.insert(
         "X-Custom".into(),
-        HeaderValues { values: vec!["v1".into()], secrets: vec![Secret("s1".into())], files: vec![file.clone()] },
+        HeaderValues {
+            values: vec!["v1".into()],
+            secrets: vec![Secret("s1".into())],
+            files: vec![file.clone()],
+        },
     );
-    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     p.refresh().await.unwrap();
     let values = |s: &Shared| -> Vec<String> {
         let s = s.lock().unwrap();
-        s.requests.last().unwrap().get_all("x-custom").iter().map(|v| v.to_str().unwrap().to_string()).collect()
+        s.requests
+            .last()
+            .unwrap()
+            .get_all("x-custom")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(values(&s), ["v1", "s1", "from-file-1"]);
     std::fs::write(&file, "from-file-2").unwrap();
@@ -321,30 +486,65 @@ async fn oauth2_client_credentials() {
         }),
         ..Default::default()
     };
-    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok-1"));
+    assert_eq!(
+        last_header(&s, "authorization").as_deref(),
+        Some("Bearer tok-1")
+    );
     {
         let s = s.lock().unwrap();
         assert_eq!(s.token_requests.len(), 1);
         let (headers, body) = &s.token_requests[0];
-        assert_eq!(headers.get("authorization").unwrap().to_str().unwrap(), basic("my+client", "sec1"));
-        assert_eq!(headers.get("content-type").unwrap(), "application/x-www-form-urlencoded");
-        let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-        assert!(form.contains(&("grant_type".into(), "client_credentials".into())), "{form:?}");
-        assert!(form.contains(&("scope".into(), "read write".into())), "{form:?}");
+        assert_eq!(
+            headers.get("authorization").unwrap().to_str().unwrap(),
+            basic("my+client", "sec1")
+        );
+        assert_eq!(
+            headers.get("content-type").unwrap(),
+            "application/x-www-form-urlencoded"
+        );
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        assert!(
+            form.contains(&("grant_type".into(), "client_credentials".into())),
+            "{form:?}"
+        );
+        assert!(
+            form.contains(&("scope".into(), "read write".into())),
+            "{form:?}"
+        );
         assert!(form.contains(&("audience".into(), "sd".into())), "{form:?}");
     }
     // The token is cached until it expires.
     p.refresh().await.unwrap();
     assert_eq!(s.lock().unwrap().token_requests.len(), 1);
-    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok-1"));
+    assert_eq!(
+        last_header(&s, "authorization").as_deref(),
+        Some("Bearer tok-1")
+    );
     // A changed client secret gets a new token.
     std::fs::write(&secret, "sec2").unwrap();
     p.refresh().await.unwrap();
-    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok-2"));
+    assert_eq!(
+        last_header(&s, "authorization").as_deref(),
+        Some("Bearer tok-2")
+    );
     let s = s.lock().unwrap();
-    assert_eq!(s.token_requests[1].0.get("authorization").unwrap().to_str().unwrap(), basic("my+client", "sec2"));
+    assert_eq!(
+        s.token_requests[1]
+            .0
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        basic("my+client", "sec2")
+    );
 }
 
 #[tokio::test]
@@ -356,17 +556,32 @@ async fn redirects() {
     let addr_b = start_on("127.0.0.2", b.clone()).await;
     a.lock().unwrap().redirect_to = format!("http://{addr_b}/sd");
     let auth = || HttpClientConfig {
-        authorization: Some(Authorization { auth_type: "Bearer".into(), credentials: Some(Secret("secret-token".into())), credentials_file: None }),
+        authorization: Some(Authorization {
+            auth_type: "Bearer".into(),
+            credentials: Some(Secret("secret-token".into())),
+            credentials_file: None,
+        }),
         ..Default::default()
     };
 
     // Same host: the credentials follow the redirect.
-    let (p, _) = provider(sd_config(format!("http://{addr_a}/same"), PromDuration::from_secs(60), auth()));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr_a}/same"),
+        PromDuration::from_secs(60),
+        auth(),
+    ));
     assert_eq!(p.refresh().await.unwrap().len(), 2);
-    assert_eq!(last_header(&a, "authorization").as_deref(), Some("Bearer secret-token"));
+    assert_eq!(
+        last_header(&a, "authorization").as_deref(),
+        Some("Bearer secret-token")
+    );
 
     // Another host: Authorization is dropped.
-    let (p, _) = provider(sd_config(format!("http://{addr_a}/away"), PromDuration::from_secs(60), auth()));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr_a}/away"),
+        PromDuration::from_secs(60),
+        auth(),
+    ));
     assert_eq!(p.refresh().await.unwrap().len(), 2);
     assert_eq!(b.lock().unwrap().requests.len(), 1);
     assert_eq!(last_header(&b, "authorization"), None);
@@ -374,6 +589,13 @@ async fn redirects() {
     // follow_redirects: false gives the redirect response itself.
     let mut http = auth();
     http.follow_redirects = false;
-    let (p, _) = provider(sd_config(format!("http://{addr_a}/same"), PromDuration::from_secs(60), http));
-    assert_eq!(p.refresh().await.unwrap_err(), "server returned HTTP status 302 Found");
+    let (p, _) = provider(sd_config(
+        format!("http://{addr_a}/same"),
+        PromDuration::from_secs(60),
+        http,
+    ));
+    assert_eq!(
+        p.refresh().await.unwrap_err(),
+        "server returned HTTP status 302 Found"
+    );
 }

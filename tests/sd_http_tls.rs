@@ -21,12 +21,22 @@ struct Pki {
 fn pki() -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let server_key = KeyPair::generate().unwrap();
-    let server_cert = CertificateParams::new(vec!["sd.test".to_string()]).unwrap().signed_by(&server_key, &ca).unwrap();
+    let server_cert = CertificateParams::new(vec!["sd.test".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
     let client_key = KeyPair::generate().unwrap();
-    let client_cert = CertificateParams::new(vec!["client".to_string()]).unwrap().signed_by(&client_key, &ca).unwrap();
+    let client_cert = CertificateParams::new(vec!["client".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca)
+        .unwrap();
     Pki {
         ca_pem: ca.pem(),
         ca_der: ca.der().clone(),
@@ -50,16 +60,23 @@ struct Seen {
 /// A TLS server answering every HTTP/1.1 request with `[]` as JSON.
 async fn tls_server(pki: &Pki, require_client_cert: bool) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
     let builder = if require_client_cert {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(pki.ca_der.clone()).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
         builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
     };
-    let mut config = builder.with_single_cert(vec![pki.server.0.clone()], pki.server.1.clone_key()).unwrap();
+    let mut config = builder
+        .with_single_cert(vec![pki.server.0.clone()], pki.server.1.clone_key())
+        .unwrap();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let config = Arc::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -68,19 +85,29 @@ async fn tls_server(pki: &Pki, require_client_cert: bool) -> (SocketAddr, Arc<Mu
     let seen2 = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let config = config.clone();
             let seen = seen2.clone();
             tokio::spawn(async move {
-                let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+                let acceptor =
+                    tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
                 let Ok(start) = acceptor.await else { return };
                 let offered_alpn = start
                     .client_hello()
                     .alpn()
-                    .map(|protos| protos.map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+                    .map(|protos| {
+                        protos
+                            .map(|p| String::from_utf8_lossy(p).into_owned())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let Ok(mut stream) = start.into_stream(config).await else {
-                    seen.lock().unwrap().push(Seen { offered_alpn, ..Default::default() });
+                    seen.lock().unwrap().push(Seen {
+                        offered_alpn,
+                        ..Default::default()
+                    });
                     return;
                 };
                 let (_, conn) = stream.get_ref();
@@ -145,7 +172,9 @@ async fn server_verification() {
     assert_eq!(fetch(&ok, addr).await.unwrap(), "[]");
 
     // The certificate is not valid for 127.0.0.1.
-    let err = fetch(&tls(|t| t.ca_file = Some(ca_file.clone())), addr).await.unwrap_err();
+    let err = fetch(&tls(|t| t.ca_file = Some(ca_file.clone())), addr)
+        .await
+        .unwrap_err();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     // Wrong server_name.
     let wrong = tls(|t| {
@@ -154,9 +183,18 @@ async fn server_verification() {
     });
     assert!(fetch(&wrong, addr).await.is_err());
     // Not signed by a system root.
-    assert!(fetch(&tls(|t| t.server_name = "sd.test".into()), addr).await.is_err());
+    assert!(
+        fetch(&tls(|t| t.server_name = "sd.test".into()), addr)
+            .await
+            .is_err()
+    );
     // insecure_skip_verify accepts it all.
-    assert_eq!(fetch(&tls(|t| t.insecure_skip_verify = true), addr).await.unwrap(), "[]");
+    assert_eq!(
+        fetch(&tls(|t| t.insecure_skip_verify = true), addr)
+            .await
+            .unwrap(),
+        "[]"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +225,10 @@ async fn client_certificate() {
     });
     assert_eq!(fetch(&inline, addr).await.unwrap(), "[]");
 
-    assert!(fetch(&tls(base), addr).await.is_err(), "the server requires a client certificate");
+    assert!(
+        fetch(&tls(base), addr).await.is_err(),
+        "the server requires a client certificate"
+    );
 
     // Unreadable key file: named in the error, which does not show the key.
     let missing = tls(|t| {
@@ -200,7 +241,10 @@ async fn client_certificate() {
     let bad_key = tls(|t| {
         base(t);
         t.cert = Some(pki.client_cert_pem.clone());
-        t.key = Some(Secret("-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n".into()));
+        t.key = Some(Secret(
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"
+                .into(),
+        ));
     });
     let err = http_client::build(&bad_key, "t").unwrap_err();
     assert!(!err.contains("c2VjcmV0"), "{err}");
@@ -218,14 +262,23 @@ async fn alpn_and_versions() {
 
     cfg.enable_http2 = false;
     fetch(&cfg, addr).await.unwrap();
-    assert_eq!(seen.lock().unwrap().last().unwrap().offered_alpn, ["http/1.1"]);
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().offered_alpn,
+        ["http/1.1"]
+    );
 
     cfg.tls_config.max_version = Some(TlsVersion::TLS12);
     fetch(&cfg, addr).await.unwrap();
-    assert_eq!(seen.lock().unwrap().last().unwrap().version, Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().version,
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
 
     cfg.tls_config.max_version = None;
     cfg.tls_config.min_version = Some(TlsVersion::TLS13);
     fetch(&cfg, addr).await.unwrap();
-    assert_eq!(seen.lock().unwrap().last().unwrap().version, Some(rustls::ProtocolVersion::TLSv1_3));
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().version,
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
 }

@@ -32,7 +32,7 @@ pub enum ProviderConfig {
     /// All `static_configs` of a job, as one provider (Prometheus' `StaticConfig`).
     Static(Vec<StaticConfig>),
     File(FileSdConfig),
-    Http(HttpSdConfig),
+    Http(Box<HttpSdConfig>),
     Dns(DnsSdConfig),
     // KUBERNETES SD SLOT: `Kubernetes(KubernetesSdConfig)` comes with the Kubernetes SD issue.
 }
@@ -55,7 +55,12 @@ pub fn provider_configs(sd: &SdConfigs) -> Vec<ProviderConfig> {
         out.push(ProviderConfig::Static(sd.static_configs.clone()));
     }
     out.extend(sd.file_sd_configs.iter().cloned().map(ProviderConfig::File));
-    out.extend(sd.http_sd_configs.iter().cloned().map(ProviderConfig::Http));
+    out.extend(
+        sd.http_sd_configs
+            .iter()
+            .cloned()
+            .map(|c| ProviderConfig::Http(Box::new(c))),
+    );
     out.extend(sd.dns_sd_configs.iter().cloned().map(ProviderConfig::Dns));
     let mut unique: Vec<ProviderConfig> = Vec::with_capacity(out.len());
     for pc in out {
@@ -264,7 +269,7 @@ impl Manager {
                 })
             }
             ProviderConfig::File(c) => Box::pin(FileProvider::new(c.clone(), metrics).run(tx)),
-            ProviderConfig::Http(c) => Box::pin(HttpProvider::new(c.clone(), metrics)?.run(tx)),
+            ProviderConfig::Http(c) => Box::pin(HttpProvider::new((**c).clone(), metrics)?.run(tx)),
             ProviderConfig::Dns(c) => {
                 if c.refresh_interval.is_zero() {
                     return Err("dns_sd refresh_interval must be greater than zero".into());

@@ -173,7 +173,7 @@ mod tests {
                 .to_lowercase()
                 .contains("duplicate")
         );
-        assert!(err("- targets: [a\n").len() > 0);
+        assert!(!err("- targets: [a\n").is_empty());
         assert_eq!(err("- \n"), "nil target group item found");
         assert!(
             parse_yaml(b"- targets: ['a']\n  labels: {a: \"\xff\"}\n", src)
