@@ -28,6 +28,10 @@ struct Server {
     token_requests: Vec<(HeaderMap, String)>,
     /// Where /away redirects to.
     redirect_to: String,
+    /// `expires_in` of issued tokens.
+    token_expires_in: u64,
+    /// The token endpoint rejects credentials in a basic-auth header (wants them in the body).
+    token_wants_body_credentials: bool,
 }
 
 type Shared = Arc<Mutex<Server>>;
@@ -42,6 +46,8 @@ fn server() -> Shared {
         requests: Vec::new(),
         token_requests: Vec::new(),
         redirect_to: String::new(),
+        token_expires_in: 3600,
+        token_wants_body_credentials: false,
     }))
 }
 
@@ -58,11 +64,15 @@ async fn sd(State(s): State<Shared>, headers: HeaderMap) -> Response {
 
 async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let mut s = s.lock().unwrap();
-    s.token_requests
-        .push((headers, String::from_utf8_lossy(&body).into_owned()));
+    let in_header = headers.contains_key(header::AUTHORIZATION);
+    s.token_requests.push((headers, String::from_utf8_lossy(&body).into_owned()));
+    if in_header && s.token_wants_body_credentials {
+        let error = r#"{"error": "invalid_client"}"#;
+        return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], error).into_response();
+    }
     let n = s.token_requests.len();
-    let body =
-        format!(r#"{{"access_token": "tok-{n}", "token_type": "bearer", "expires_in": 3600}}"#);
+    let expires_in = s.token_expires_in;
+    let body = format!(r#"{{"access_token": "tok-{n}", "token_type": "bearer", "expires_in": {expires_in}}}"#);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -598,4 +608,107 @@ async fn redirects() {
         p.refresh().await.unwrap_err(),
         "server returned HTTP status 302 Found"
     );
+}
+
+#[tokio::test]
+async fn oauth2_expiry_and_credentials_in_body() {
+    let s = server();
+    let addr = start(s.clone()).await;
+    {
+        let mut s = s.lock().unwrap();
+        // Within the 10s renewal margin: every request needs a new token.
+        s.token_expires_in = 5;
+        s.token_wants_body_credentials = true;
+    }
+    let http = HttpClientConfig {
+        oauth2: Some(OAuth2 {
+            client_id: "id".into(),
+            client_secret: Some(Secret("sec".into())),
+            token_url: format!("http://{addr}/token"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    p.refresh().await.unwrap();
+    {
+        let s = s.lock().unwrap();
+        // Header first (rejected), then the body.
+        assert_eq!(s.token_requests.len(), 2, "{:?}", s.token_requests);
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(s.token_requests[1].1.as_bytes()).into_owned().collect();
+        assert!(form.contains(&("client_id".into(), "id".into())), "{form:?}");
+        assert!(form.contains(&("client_secret".into(), "sec".into())), "{form:?}");
+        assert!(!s.token_requests[1].0.contains_key("authorization"));
+    }
+    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok-2"));
+    // Expired: a new token, and the body style is remembered (one request).
+    p.refresh().await.unwrap();
+    assert_eq!(s.lock().unwrap().token_requests.len(), 3);
+    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok-3"));
+
+    // A failing token endpoint fails the refresh without reaching /sd.
+    let before = s.lock().unwrap().requests.len();
+    let http = HttpClientConfig {
+        oauth2: Some(OAuth2 { client_id: "id".into(), token_url: format!("http://{addr}/nope"), ..Default::default() }),
+        ..Default::default()
+    };
+    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let err = p.refresh().await.unwrap_err();
+    assert!(err.contains("oauth2") && err.contains("404"), "{err}");
+    assert_eq!(s.lock().unwrap().requests.len(), before);
+}
+
+/// A minimal forward proxy: records each request line and answers with an empty group list.
+async fn proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf);
+                seen.lock().unwrap().push(head.lines().next().unwrap_or("").to_string());
+                let body = r#"[{"targets": ["via-proxy:1"]}]"#;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tcp.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (addr, lines)
+}
+
+#[tokio::test]
+async fn proxy_url_and_no_proxy() {
+    let (proxy_addr, lines) = proxy().await;
+    // Nothing listens at the target: only the proxy can answer.
+    let target = "http://127.0.0.3:1/sd";
+    let http = HttpClientConfig { proxy_url: Some(format!("http://{proxy_addr}")), ..Default::default() };
+    let (p, _) = provider(sd_config(target.into(), PromDuration::from_secs(60), http));
+    let groups = p.refresh().await.unwrap();
+    assert_eq!(groups[0].targets[0].get("__address__"), Some("via-proxy:1"));
+    assert_eq!(lines.lock().unwrap().as_slice(), [format!("GET {target} HTTP/1.1")]);
+
+    let http = HttpClientConfig {
+        proxy_url: Some(format!("http://{proxy_addr}")),
+        no_proxy: Some("127.0.0.3".into()),
+        ..Default::default()
+    };
+    let (p, _) = provider(sd_config(target.into(), PromDuration::from_secs(60), http));
+    assert!(p.refresh().await.is_err(), "no_proxy: connects directly, where nothing listens");
+    assert_eq!(lines.lock().unwrap().len(), 1);
 }
