@@ -225,14 +225,23 @@ fn read_secret(inline: Option<&Secret>, file: Option<&Path>, what: &str) -> Resu
 // ---------------------------------------------------------------------------------------------
 // OAuth2 client credentials
 
-#[derive(Debug)]
 struct OAuth2Source {
     config: OAuth2,
     client: reqwest::Client,
     state: tokio::sync::Mutex<OAuth2State>,
 }
 
-#[derive(Debug, Default)]
+/// Shows neither the client secret read from a file nor the token.
+impl std::fmt::Debug for OAuth2Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2Source")
+            .field("client_id", &self.config.client_id)
+            .field("token_url", &redact_url(&self.config.token_url))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
 struct OAuth2State {
     /// The client secret the cached token was obtained with; a changed secret file drops it.
     secret: Option<String>,
@@ -242,7 +251,7 @@ struct OAuth2State {
     credentials_in_body: Option<bool>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Token {
     access_token: String,
     token_type: String,
@@ -368,13 +377,11 @@ impl OAuth2Source {
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
         }
-        let response = request.body(body).send().await.map_err(|e| {
-            format!(
-                "oauth2: cannot fetch token from {}: {}",
-                c.token_url,
-                error_chain(&e)
-            )
-        })?;
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("oauth2: cannot fetch token: {}", request_error(e)))?;
         let status = response.status();
         let content_type = response
             .headers()
@@ -389,7 +396,7 @@ impl OAuth2Source {
         if !status.is_success() {
             let mut msg = format!(
                 "oauth2: cannot fetch token from {}: server returned HTTP status {status}",
-                c.token_url
+                redact_url(&c.token_url)
             );
             if let Ok(err) = serde_json::from_slice::<TokenError>(&body) {
                 msg.push_str(&format!(" (error {:?})", err.error));
@@ -453,6 +460,30 @@ struct RawToken {
 #[derive(serde::Deserialize)]
 struct TokenError {
     error: String,
+}
+
+/// `url` with its password, if any, replaced by `xxxxx` (Go's `URL.Redacted`).
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("xxxxx"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A reqwest error with its sources, the URL's password redacted:
+/// `error sending request for url (http://host/sd): ...: Connection refused`.
+pub fn request_error(err: reqwest::Error) -> String {
+    let url = err.url().map(|u| redact_url(u.as_str()));
+    let err = err.without_url();
+    let head = err.to_string();
+    let chain = error_chain(&err);
+    match url {
+        Some(url) => format!("{head} for url ({url}){}", &chain[head.len()..]),
+        None => chain,
+    }
 }
 
 /// The error and its sources, which reqwest keeps apart (`error sending request: ... : connection refused`).
@@ -786,6 +817,53 @@ mod tests {
             err.contains("/nonexistent/token") && err.contains("authorization credentials"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact_url("http://user:pw@host:1/p?q=1"),
+            "http://user:xxxxx@host:1/p?q=1"
+        );
+        assert_eq!(redact_url("http://user@host/"), "http://user@host/");
+        assert_eq!(redact_url("not a url"), "not a url");
+        let cfg = HttpClientConfig {
+            oauth2: Some(OAuth2 {
+                client_id: "id".into(),
+                client_secret: Some(Secret("hidden-secret".into())),
+                token_url: "http://u:tokenpw@127.0.0.1:1/t".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let debug = format!("{:?}", build(&cfg, "t").unwrap());
+        assert!(
+            !debug.contains("hidden-secret") && !debug.contains("tokenpw"),
+            "{debug}"
+        );
+    }
+
+    #[tokio::test]
+    async fn request_errors_redact_passwords() {
+        let client = build(&HttpClientConfig::default(), "t").unwrap();
+        let err = client
+            .get("http://user:pw-s3cret@127.0.0.1:1/x")
+            .await
+            .unwrap()
+            .send()
+            .await
+            .unwrap_err();
+        let text = request_error(err);
+        // reqwest moves URL credentials into the Authorization header; either way none is shown.
+        assert!(
+            text.starts_with("error sending request for url (http://"),
+            "{text}"
+        );
+        assert!(
+            text.contains("127.0.0.1:1/x): ") && text.contains("Connection refused"),
+            "{text}"
+        );
+        assert!(!text.contains("pw-s3cret"), "{text}");
     }
 
     #[test]

@@ -65,14 +65,22 @@ async fn sd(State(s): State<Shared>, headers: HeaderMap) -> Response {
 async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let mut s = s.lock().unwrap();
     let in_header = headers.contains_key(header::AUTHORIZATION);
-    s.token_requests.push((headers, String::from_utf8_lossy(&body).into_owned()));
+    s.token_requests
+        .push((headers, String::from_utf8_lossy(&body).into_owned()));
     if in_header && s.token_wants_body_credentials {
         let error = r#"{"error": "invalid_client"}"#;
-        return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], error).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            error,
+        )
+            .into_response();
     }
     let n = s.token_requests.len();
     let expires_in = s.token_expires_in;
-    let body = format!(r#"{{"access_token": "tok-{n}", "token_type": "bearer", "expires_in": {expires_in}}}"#);
+    let body = format!(
+        r#"{{"access_token": "tok-{n}", "token_type": "bearer", "expires_in": {expires_in}}}"#
+    );
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -629,30 +637,57 @@ async fn oauth2_expiry_and_credentials_in_body() {
         }),
         ..Default::default()
     };
-    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     p.refresh().await.unwrap();
     {
         let s = s.lock().unwrap();
         // Header first (rejected), then the body.
         assert_eq!(s.token_requests.len(), 2, "{:?}", s.token_requests);
-        let form: Vec<(String, String)> = url::form_urlencoded::parse(s.token_requests[1].1.as_bytes()).into_owned().collect();
-        assert!(form.contains(&("client_id".into(), "id".into())), "{form:?}");
-        assert!(form.contains(&("client_secret".into(), "sec".into())), "{form:?}");
+        let form: Vec<(String, String)> =
+            url::form_urlencoded::parse(s.token_requests[1].1.as_bytes())
+                .into_owned()
+                .collect();
+        assert!(
+            form.contains(&("client_id".into(), "id".into())),
+            "{form:?}"
+        );
+        assert!(
+            form.contains(&("client_secret".into(), "sec".into())),
+            "{form:?}"
+        );
         assert!(!s.token_requests[1].0.contains_key("authorization"));
     }
-    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok-2"));
+    assert_eq!(
+        last_header(&s, "authorization").as_deref(),
+        Some("Bearer tok-2")
+    );
     // Expired: a new token, and the body style is remembered (one request).
     p.refresh().await.unwrap();
     assert_eq!(s.lock().unwrap().token_requests.len(), 3);
-    assert_eq!(last_header(&s, "authorization").as_deref(), Some("Bearer tok-3"));
+    assert_eq!(
+        last_header(&s, "authorization").as_deref(),
+        Some("Bearer tok-3")
+    );
 
     // A failing token endpoint fails the refresh without reaching /sd.
     let before = s.lock().unwrap().requests.len();
     let http = HttpClientConfig {
-        oauth2: Some(OAuth2 { client_id: "id".into(), token_url: format!("http://{addr}/nope"), ..Default::default() }),
+        oauth2: Some(OAuth2 {
+            client_id: "id".into(),
+            token_url: format!("http://{addr}/nope"),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    let (p, _) = provider(sd_config(format!("http://{addr}/sd"), PromDuration::from_secs(60), http));
+    let (p, _) = provider(sd_config(
+        format!("http://{addr}/sd"),
+        PromDuration::from_secs(60),
+        http,
+    ));
     let err = p.refresh().await.unwrap_err();
     assert!(err.contains("oauth2") && err.contains("404"), "{err}");
     assert_eq!(s.lock().unwrap().requests.len(), before);
@@ -667,7 +702,9 @@ async fn proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let seen = lines.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
             let seen = seen.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -679,7 +716,9 @@ async fn proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                     }
                 }
                 let head = String::from_utf8_lossy(&buf);
-                seen.lock().unwrap().push(head.lines().next().unwrap_or("").to_string());
+                seen.lock()
+                    .unwrap()
+                    .push(head.lines().next().unwrap_or("").to_string());
                 let body = r#"[{"targets": ["via-proxy:1"]}]"#;
                 let response = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -697,11 +736,17 @@ async fn proxy_url_and_no_proxy() {
     let (proxy_addr, lines) = proxy().await;
     // Nothing listens at the target: only the proxy can answer.
     let target = "http://127.0.0.3:1/sd";
-    let http = HttpClientConfig { proxy_url: Some(format!("http://{proxy_addr}")), ..Default::default() };
+    let http = HttpClientConfig {
+        proxy_url: Some(format!("http://{proxy_addr}")),
+        ..Default::default()
+    };
     let (p, _) = provider(sd_config(target.into(), PromDuration::from_secs(60), http));
     let groups = p.refresh().await.unwrap();
     assert_eq!(groups[0].targets[0].get("__address__"), Some("via-proxy:1"));
-    assert_eq!(lines.lock().unwrap().as_slice(), [format!("GET {target} HTTP/1.1")]);
+    assert_eq!(
+        lines.lock().unwrap().as_slice(),
+        [format!("GET {target} HTTP/1.1")]
+    );
 
     let http = HttpClientConfig {
         proxy_url: Some(format!("http://{proxy_addr}")),
@@ -709,6 +754,9 @@ async fn proxy_url_and_no_proxy() {
         ..Default::default()
     };
     let (p, _) = provider(sd_config(target.into(), PromDuration::from_secs(60), http));
-    assert!(p.refresh().await.is_err(), "no_proxy: connects directly, where nothing listens");
+    assert!(
+        p.refresh().await.is_err(),
+        "no_proxy: connects directly, where nothing listens"
+    );
     assert_eq!(lines.lock().unwrap().len(), 1);
 }

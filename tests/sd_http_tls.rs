@@ -140,7 +140,7 @@ async fn fetch(cfg: &HttpClientConfig, addr: SocketAddr) -> Result<String, Strin
         .await?
         .send()
         .await
-        .map_err(|e| http_client::error_chain(&e))?;
+        .map_err(http_client::request_error)?;
     response.text().await.map_err(|e| e.to_string())
 }
 

@@ -126,6 +126,11 @@ mod tests {
         assert_eq!(groups[0].labels.get("env"), Some("prod"));
         assert_eq!(groups[1].targets.len(), 2);
         assert_eq!(groups[1].targets[1].get("__address__"), Some("c:3"));
+        // YAML scalars that are not strings are read as their text, as Go's yaml.v2 does.
+        let groups =
+            parse_yaml(b"- targets: [1234]\n  labels: {port: 80, on: true}\n", src).unwrap();
+        assert_eq!(groups[0].targets[0].get("__address__"), Some("1234"));
+        assert_eq!(groups[0].labels.to_string(), r#"{on="true", port="80"}"#);
         assert!(parse_yaml(b"", src).unwrap().is_empty());
         assert!(parse_yaml(b"# nothing\n", src).unwrap().is_empty());
     }

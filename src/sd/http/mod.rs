@@ -79,7 +79,7 @@ impl HttpProvider {
             .timeout(interval)
             .send()
             .await
-            .map_err(|e| http_client::error_chain(&e))?;
+            .map_err(http_client::request_error)?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             return Err(format!("server returned HTTP status {status}"));
@@ -92,10 +92,7 @@ impl HttpProvider {
         if !is_json_content_type(&content_type) {
             return Err(format!("unsupported content type {content_type:?}"));
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http_client::error_chain(&e))?;
+        let body = response.bytes().await.map_err(http_client::request_error)?;
         let mut groups = parse::parse_json(&body, |i| format!("{url}:{i}"))?;
         for group in &mut groups {
             group.labels.set(URL_LABEL, url);
@@ -117,7 +114,8 @@ impl HttpProvider {
                 }
                 Err(err) => {
                     SdMetrics::inc(&self.metrics.http_refresh_failures);
-                    tracing::error!(url = %self.config.url, %err, "Unable to refresh target groups");
+                    let url = http_client::redact_url(&self.config.url);
+                    tracing::error!(%url, %err, "Unable to refresh target groups");
                 }
             }
             ticker.tick().await;
