@@ -32,7 +32,19 @@ pub enum AgentError {
 }
 
 /// Discovered groups of every job, by job name.
-pub type GroupsByJob = Arc<BTreeMap<String, Vec<TargetGroup>>>;
+pub type GroupsByJob = Arc<crate::sd::TargetSets>;
+
+/// Discovery changes reach the targets at most this often (Prometheus: 5s).
+const DISCOVERY_UPDATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Starts, keeps or stops discovery providers for the jobs of `config`.
+fn apply_discovery(discovery: &crate::sd::Manager, config: &Config) {
+    let jobs = config.scrape_configs.iter().map(|job| (job.job_name.clone(), job.service_discovery.clone())).collect();
+    let failed = discovery.apply(jobs);
+    if failed > 0 {
+        tracing::error!(failed, "some service discovery configs could not be started");
+    }
+}
 
 /// Recomputes every job's targets from the current config and discovered groups.
 pub fn compute_targets(
@@ -99,8 +111,8 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         reload: reload_tx,
     });
 
-    let mut discovery = sd_shim::Manager::new();
-    discovery.apply(&config);
+    let discovery = crate::sd::Manager::new(DISCOVERY_UPDATE_INTERVAL);
+    apply_discovery(&discovery, &config);
     let (config_tx, config_rx) = watch::channel(config);
     tokio::spawn(update_targets(
         state.clone(),
@@ -150,7 +162,7 @@ async fn handle_reloads(
     path: std::path::PathBuf,
     mut requests: mpsc::Receiver<ReloadRequest>,
     config_tx: watch::Sender<Arc<Config>>,
-    mut discovery: sd_shim::Manager,
+    discovery: crate::sd::Manager,
 ) {
     let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -170,7 +182,7 @@ async fn handle_reloads(
         let result = match load_file(&path) {
             Ok(config) => {
                 let config = Arc::new(config);
-                discovery.apply(&config);
+                apply_discovery(&discovery, &config);
                 *state.config.write() = config.clone();
                 let _ = config_tx.send(config);
                 Telemetry::get().record_reload(true);
@@ -206,54 +218,3 @@ async fn shutdown_signal() {
     tracing::info!("received shutdown signal");
 }
 
-/// Static discovery only, until the discovery manager lands in this branch.
-mod sd_shim {
-    use super::GroupsByJob;
-    use crate::config::Config;
-    use crate::labels::Labels;
-    use crate::sd::TargetGroup;
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
-    use tokio::sync::watch;
-
-    pub struct Manager {
-        tx: watch::Sender<GroupsByJob>,
-    }
-
-    impl Manager {
-        pub fn new() -> Self {
-            Manager {
-                tx: watch::channel(Arc::new(BTreeMap::new())).0,
-            }
-        }
-
-        pub fn apply(&mut self, config: &Config) {
-            let mut all = BTreeMap::new();
-            for job in &config.scrape_configs {
-                let groups = job
-                    .service_discovery
-                    .static_configs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, sc)| TargetGroup {
-                        source: i.to_string(),
-                        targets: sc
-                            .targets
-                            .iter()
-                            .map(|t| Labels::from_pairs([("__address__", t.as_str())]))
-                            .collect(),
-                        labels: Labels::from_pairs(
-                            sc.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                        ),
-                    })
-                    .collect();
-                all.insert(job.job_name.clone(), groups);
-            }
-            self.tx.send_replace(Arc::new(all));
-        }
-
-        pub fn subscribe(&self) -> watch::Receiver<GroupsByJob> {
-            self.tx.subscribe()
-        }
-    }
-}
