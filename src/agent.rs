@@ -112,6 +112,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     });
 
     let discovery = crate::sd::Manager::new(DISCOVERY_UPDATE_INTERVAL);
+    Telemetry::get().register_sd(discovery.metrics());
     apply_discovery(&discovery, &config);
     let (config_tx, config_rx) = watch::channel(config);
     tokio::spawn(update_targets(

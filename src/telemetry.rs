@@ -1,6 +1,12 @@
 //! promshard's own metrics, all declared here (one place per metric), served on `/metrics`.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use crate::sd::SdMetrics;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -28,6 +34,56 @@ pub struct Telemetry {
     /// 1 if the last reload succeeded.
     pub config_last_reload_successful: Gauge,
     pub config_last_reload_success_timestamp_seconds: Gauge,
+    /// Discovery's own counters, set once the discovery manager exists.
+    sd: Arc<OnceLock<Arc<SdMetrics>>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MechanismLabels {
+    mechanism: &'static str,
+}
+
+/// Reads the discovery counters at each scrape of `/metrics`.
+#[derive(Debug)]
+struct SdCollector(Arc<OnceLock<Arc<SdMetrics>>>);
+
+impl Collector for SdCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(sd) = self.0.get() else { return Ok(()) };
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let counters: [(&str, &str, &AtomicU64); 8] = [
+            ("sd_file_read_errors", "Files of file discovery that could not be read or parsed", &sd.file_read_errors),
+            ("sd_file_scans", "Refreshes of file discovery", &sd.file_scans),
+            ("sd_file_watcher_errors", "File watchers that could not be set up", &sd.file_watcher_errors),
+            ("sd_http_failures", "Failed HTTP discovery refreshes", &sd.http_failures),
+            ("sd_dns_lookups", "DNS lookups of configured names", &sd.dns_lookups),
+            ("sd_dns_lookup_failures", "DNS lookups without a usable answer", &sd.dns_lookup_failures),
+            ("sd_received_updates", "Target group updates received from providers", &sd.received_updates),
+            ("sd_updates", "Target group updates published to the target layer", &sd.sent_updates),
+        ];
+        for (name, help, counter) in counters {
+            let value = ConstCounter::new(read(counter));
+            value.encode(encoder.encode_descriptor(name, help, None, value.metric_type())?)?;
+        }
+        let refresh = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "sd_refresh_failures",
+            "Failed refreshes per discovery mechanism",
+            None,
+            refresh.metric_type(),
+        )?;
+        for (mechanism, counter) in [("http", &sd.http_refresh_failures), ("dns", &sd.dns_refresh_failures)] {
+            ConstCounter::new(read(counter)).encode(family.encode_family(&MechanismLabels { mechanism })?)?;
+        }
+        let failed = ConstGauge::new(read(&sd.failed_configs) as i64);
+        failed.encode(encoder.encode_descriptor(
+            "sd_failed_configs",
+            "Discovery configs that could not be started at the last apply",
+            None,
+            failed.metric_type(),
+        )?)?;
+        Ok(())
+    }
 }
 
 impl Telemetry {
@@ -49,7 +105,10 @@ impl Telemetry {
             "Timestamp of the last successful configuration reload",
             config_last_reload_success_timestamp_seconds.clone(),
         );
+        let sd = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(SdCollector(sd.clone())));
         Telemetry {
+            sd,
             registry,
             target_sync_failed,
             targets,
@@ -71,6 +130,11 @@ impl Telemetry {
             out.clear();
         }
         out
+    }
+
+    /// Exposes the counters of the (single) discovery manager.
+    pub fn register_sd(&self, metrics: Arc<SdMetrics>) {
+        let _ = self.sd.set(metrics);
     }
 
     pub fn record_reload(&self, ok: bool) {

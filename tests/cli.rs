@@ -253,6 +253,8 @@ async fn invalid_targets_are_counted_on_metrics() {
     assert!(metrics.contains("promshard_target_sync_failed_total{scrape_job=\"j\"} 1"), "{metrics}");
     assert!(metrics.contains("promshard_targets{scrape_job=\"j\",state=\"active\"} 1"), "{metrics}");
     assert!(metrics.contains("promshard_config_last_reload_successful 1"), "{metrics}");
+    assert!(metrics.contains("promshard_sd_updates_total "), "{metrics}");
+    assert!(metrics.contains("promshard_sd_refresh_failures_total{mechanism=\"http\"} 0"), "{metrics}");
     assert!(server.log_text().contains("invalid target skipped"), "{}", server.log_text());
     server.check_running().unwrap();
 }

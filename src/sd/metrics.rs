@@ -1,5 +1,4 @@
-//! Error and activity counters of service discovery, kept in one place so `/metrics` can expose
-//! them later. Names in the comments are the Prometheus metrics they stand for.
+//! Error and activity counters of service discovery; `crate::telemetry` exposes them on `/metrics`. Names in the comments are the Prometheus metrics they stand for.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,44 +36,5 @@ impl SdMetrics {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
-    }
-
-    /// Every counter with the Prometheus metric name (and labels) it stands for.
-    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-        let g = Self::get;
-        vec![
-            (
-                "prometheus_sd_file_read_errors_total",
-                g(&self.file_read_errors),
-            ),
-            (
-                "prometheus_sd_file_scan_duration_seconds_count",
-                g(&self.file_scans),
-            ),
-            (
-                "prometheus_sd_file_watcher_errors_total",
-                g(&self.file_watcher_errors),
-            ),
-            ("prometheus_sd_http_failures_total", g(&self.http_failures)),
-            ("prometheus_sd_dns_lookups_total", g(&self.dns_lookups)),
-            (
-                "prometheus_sd_dns_lookup_failures_total",
-                g(&self.dns_lookup_failures),
-            ),
-            (
-                r#"prometheus_sd_refresh_failures_total{mechanism="http"}"#,
-                g(&self.http_refresh_failures),
-            ),
-            (
-                r#"prometheus_sd_refresh_failures_total{mechanism="dns"}"#,
-                g(&self.dns_refresh_failures),
-            ),
-            ("prometheus_sd_failed_configs", g(&self.failed_configs)),
-            (
-                "prometheus_sd_received_updates_total",
-                g(&self.received_updates),
-            ),
-            ("prometheus_sd_updates_total", g(&self.sent_updates)),
-        ]
     }
 }
