@@ -4,6 +4,7 @@
 pub mod duration;
 pub mod global;
 pub mod http;
+pub mod quote;
 pub mod remote_write;
 pub mod scrape;
 pub mod section;
