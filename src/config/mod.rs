@@ -34,8 +34,10 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Config {
     pub global: GlobalConfig,
+    /// The patterns as written, joined to the config file's directory when relative.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scrape_config_files: Vec<String>,
+    /// The jobs of the file, then those of `scrape_config_files` in pattern and file order.
     pub scrape_configs: Vec<ScrapeConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remote_write: Vec<RemoteWriteConfig>,
@@ -70,7 +72,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// All errors of one load, in file order.
+/// All errors of one load: the main file's in file order, then those of included files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
