@@ -1,5 +1,6 @@
 //! Durations as Prometheus writes them (`1m30s`, `5m`, `0`), see prometheus/common `model/time.go`.
 
+use super::quote::go_quote;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
@@ -38,45 +39,56 @@ impl PromDuration {
     }
 
     /// Parses `<int><unit>` pairs in strictly descending unit order; a bare `0` is allowed.
+    /// Errors are worded as prometheus/common `model.ParseDuration` words them.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || format!("not a valid duration string: {text:?}");
         match text {
-            "" => return Err("empty duration string".to_string()),
             "0" => return Ok(PromDuration::ZERO),
+            "" => return Err("empty duration string".to_string()),
             _ => {}
         }
-        let mut rest = text.as_bytes();
-        let mut total: u64 = 0;
+        let invalid = || format!("not a valid duration string: {}", go_quote(text));
+        let mut rest = text;
+        let mut total_ns: u64 = 0;
         // Index into UNITS of the last unit seen; the next must come strictly later.
         let mut next_allowed = 0;
         while !rest.is_empty() {
-            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
                 return Err(invalid());
             }
-            let number: u64 = std::str::from_utf8(&rest[..digits])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| "duration out of range".to_string())?;
+            let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
             rest = &rest[digits..];
-            let unit_len = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+            // The unit is everything up to the next digit, as in Go.
+            let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
+            if unit_len == 0 {
+                return Err(invalid());
+            }
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let index = UNITS
                 .iter()
-                .position(|(name, _)| name.as_bytes() == unit)
-                .ok_or_else(invalid)?;
+                .position(|(name, _)| *name == unit)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown unit {} in duration {}",
+                        go_quote(unit),
+                        go_quote(text)
+                    )
+                })?;
             if index < next_allowed {
                 return Err(invalid());
             }
             next_allowed = index + 1;
-            total = number
-                .checked_mul(UNITS[index].1)
-                .and_then(|ms| total.checked_add(ms))
-                .filter(|ms| *ms <= i64::MAX as u64 / 1_000_000)
-                .ok_or_else(|| "duration out of range".to_string())?;
+            let unit_ns = UNITS[index].1 * 1_000_000;
+            if number > (1u64 << 63) / unit_ns {
+                return Err("duration out of range".to_string());
+            }
+            total_ns += number * unit_ns;
+            if total_ns > i64::MAX as u64 {
+                return Err("duration out of range".to_string());
+            }
         }
-        Ok(PromDuration::from_millis(total))
+        Ok(PromDuration(Duration::from_nanos(total_ns)))
     }
 }
 
@@ -88,7 +100,7 @@ impl fmt::Display for PromDuration {
         }
         for (i, (unit, mult)) in UNITS.iter().enumerate() {
             // Years and weeks are used only when they divide exactly.
-            if i < 2 && ms % mult != 0 {
+            if i < 2 && !ms.is_multiple_of(*mult) {
                 continue;
             }
             let count = ms / mult;
@@ -149,11 +161,48 @@ mod tests {
 
     #[test]
     fn rejects_what_prometheus_rejects() {
-        for text in ["1", "1.5s", "s", "1s1m", "1m1m", "-1s", "1 s", "1S", "10x", "1ms1s"] {
+        for text in ["1", "s", "1s1m", "1m1m", "-1s", "1ms1s", "1h1d"] {
             let err = PromDuration::parse(text).unwrap_err();
-            assert_eq!(err, format!("not a valid duration string: {text:?}"), "{text}");
+            assert_eq!(
+                err,
+                format!("not a valid duration string: {text:?}"),
+                "{text}"
+            );
         }
-        assert_eq!(PromDuration::parse("").unwrap_err(), "empty duration string");
-        assert_eq!(PromDuration::parse("99999999999999999y").unwrap_err(), "duration out of range");
+        for (text, unit) in [
+            ("1.5s", "."),
+            ("1 s", " s"),
+            ("1S", "S"),
+            ("10x", "x"),
+            ("5sec", "sec"),
+            ("1µs", "µs"),
+        ] {
+            let err = PromDuration::parse(text).unwrap_err();
+            assert_eq!(
+                err,
+                format!("unknown unit {unit:?} in duration {text:?}"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            PromDuration::parse("").unwrap_err(),
+            "empty duration string"
+        );
+        assert_eq!(
+            PromDuration::parse("99999999999999999y").unwrap_err(),
+            "duration out of range"
+        );
+        assert_eq!(
+            PromDuration::parse("300y").unwrap_err(),
+            "duration out of range"
+        );
+        assert_eq!(
+            PromDuration::parse("99999999999999999999s").unwrap_err(),
+            "not a valid duration string: \"99999999999999999999s\""
+        );
+        assert_eq!(
+            PromDuration::parse("292y").unwrap().as_millis(),
+            292 * 365 * 86_400_000
+        );
     }
 }

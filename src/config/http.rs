@@ -1,7 +1,10 @@
-//! `http_config` of prometheus/common: authentication, TLS, proxy and headers, inlined into
-//! scrape configs, HTTP-based service discovery and remote write.
+//! `http_config` of prometheus/common (`config/http_config.go`, `config/headers.go`):
+//! authentication, TLS, proxy and headers, inlined into scrape configs, HTTP-based service
+//! discovery and remote write. Validation and messages follow `HTTPClientConfig.Validate`,
+//! `TLSConfig.Validate` and `ProxyConfig.Validate`.
 
-use serde::{Deserialize, Serialize, Serializer};
+use super::quote::go_quote;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,53 @@ impl fmt::Debug for Secret {
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str("<secret>")
+    }
+}
+
+/// Serializes a URL with its password replaced by `xxxxx`, as prometheus/common `URL.Redacted`.
+pub fn serialize_redacted_url<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
+}
+
+fn serialize_redacted_url_opt<S: Serializer>(
+    url: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_str(&redact_url(url)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// `url` with the password of its user info replaced by `xxxxx`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let marker = format!(":{}@", parsed.password().unwrap_or_default());
+            if url.contains(&marker) {
+                // Keep the URL as written, only the password replaced.
+                url.replacen(&marker, ":xxxxx@", 1)
+            } else {
+                let _ = parsed.set_password(Some("xxxxx"));
+                parsed.to_string()
+            }
+        }
+        Ok(_) => url.to_string(),
+        // Not parsable as an absolute URL: hide anything between `//` and the last `@`.
+        Err(_) => match (url.find("//"), url.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                format!("{}xxxxx{}", &url[..start + 2], &url[at..])
+            }
+            _ => url.to_string(),
+        },
+    }
+}
+
+/// Checks a URL as Go's `url.Parse` would at load time: relative references are accepted.
+pub fn check_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => Ok(()),
+        Err(e) => Err(format!("parse {}: {e}", go_quote(url))),
     }
 }
 
@@ -54,62 +104,185 @@ pub struct Authorization {
     pub credentials_file: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// `proxy_connect_header`: headers sent to the proxy on CONNECT, all treated as secrets.
+pub type ProxyHeader = BTreeMap<String, Vec<Secret>>;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct OAuth2 {
-    #[serde(default)]
     pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    #[serde(default)]
     pub token_url: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoint_params: BTreeMap<String, String>,
-    #[serde(default)]
     pub tls_config: TlsConfig,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_redacted_url_opt"
+    )]
     pub proxy_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub no_proxy: Option<String>,
-    #[serde(default)]
     pub proxy_from_environment: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub proxy_connect_header: ProxyHeader,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_file: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub server_name: String,
+struct RawOAuth2 {
     #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<Secret>,
+    #[serde(default)]
+    client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    token_url: Option<String>,
+    #[serde(default)]
+    endpoint_params: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    tls_config: Option<TlsConfig>,
+    #[serde(default)]
+    proxy_url: Option<String>,
+    #[serde(default)]
+    no_proxy: Option<String>,
+    #[serde(default)]
+    proxy_from_environment: Option<bool>,
+    #[serde(default)]
+    proxy_connect_header: Option<ProxyHeader>,
+}
+
+/// Like Go's `OAuth2.UnmarshalYAML`, the proxy settings are validated as the section is read.
+impl<'de> Deserialize<'de> for OAuth2 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawOAuth2::deserialize(deserializer)?;
+        let proxy_url = non_empty(raw.proxy_url);
+        let no_proxy = non_empty(raw.no_proxy);
+        let proxy_from_environment = raw.proxy_from_environment.unwrap_or(false);
+        let proxy_connect_header = raw.proxy_connect_header.unwrap_or_default();
+        if let Some(url) = &proxy_url {
+            check_url(url).map_err(serde::de::Error::custom)?;
+        }
+        validate_proxy(
+            proxy_url.as_deref(),
+            no_proxy.as_deref(),
+            proxy_from_environment,
+            &proxy_connect_header,
+        )
+        .map_err(serde::de::Error::custom)?;
+        Ok(OAuth2 {
+            client_id: raw.client_id.unwrap_or_default(),
+            client_secret: non_empty_secret(raw.client_secret),
+            client_secret_file: non_empty_path(raw.client_secret_file),
+            scopes: raw.scopes.unwrap_or_default(),
+            token_url: raw.token_url.unwrap_or_default(),
+            endpoint_params: raw.endpoint_params.unwrap_or_default(),
+            tls_config: raw.tls_config.unwrap_or_default(),
+            proxy_url,
+            no_proxy,
+            proxy_from_environment,
+            proxy_connect_header,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TlsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub server_name: String,
     pub insecure_skip_verify: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_version: Option<TlsVersion>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_version: Option<TlsVersion>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTlsConfig {
+    #[serde(default)]
+    ca: Option<String>,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    cert: Option<String>,
+    #[serde(default)]
+    cert_file: Option<PathBuf>,
+    #[serde(default)]
+    key: Option<Secret>,
+    #[serde(default)]
+    key_file: Option<PathBuf>,
+    #[serde(default)]
+    server_name: Option<String>,
+    #[serde(default)]
+    insecure_skip_verify: Option<bool>,
+    #[serde(default)]
+    min_version: Option<TlsVersion>,
+    #[serde(default)]
+    max_version: Option<TlsVersion>,
+}
+
+/// Like Go's `TLSConfig.UnmarshalYAML`, the section is validated as it is read.
+impl<'de> Deserialize<'de> for TlsConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawTlsConfig::deserialize(deserializer)?;
+        let tls = TlsConfig {
+            ca: non_empty(raw.ca),
+            ca_file: non_empty_path(raw.ca_file),
+            cert: non_empty(raw.cert),
+            cert_file: non_empty_path(raw.cert_file),
+            key: non_empty_secret(raw.key),
+            key_file: non_empty_path(raw.key_file),
+            server_name: raw.server_name.unwrap_or_default(),
+            insecure_skip_verify: raw.insecure_skip_verify.unwrap_or(false),
+            min_version: raw.min_version,
+            max_version: raw.max_version,
+        };
+        tls.validate().map_err(serde::de::Error::custom)?;
+        Ok(tls)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum TlsVersion {
     TLS10,
     TLS11,
     TLS12,
     TLS13,
+}
+
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "TLS10" => Ok(TlsVersion::TLS10),
+            "TLS11" => Ok(TlsVersion::TLS11),
+            "TLS12" => Ok(TlsVersion::TLS12),
+            "TLS13" => Ok(TlsVersion::TLS13),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown TLS version: {text}"
+            ))),
+        }
+    }
 }
 
 /// One entry of `http_headers`: plain values, secret values and values read from files.
@@ -124,27 +297,48 @@ pub struct HeaderValues {
     pub files: Vec<PathBuf>,
 }
 
-/// Headers a user may not set, because the client owns them (prometheus/common `reservedHeaders`).
+/// Headers `http_headers` may not set (prometheus/common `ReservedHeaders`), canonical form.
 pub const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "host",
-    "content-encoding",
-    "content-length",
-    "content-type",
-    "user-agent",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "www-authenticate",
-    "accept-encoding",
-    "x-prometheus-remote-write-version",
-    "x-prometheus-remote-read-version",
-    "x-prometheus-scrape-timeout-seconds",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
+    "Authorization",
+    "Host",
+    "Content-Encoding",
+    "Content-Length",
+    "Content-Type",
+    "User-Agent",
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Www-Authenticate",
+    "Accept-Encoding",
+    "X-Prometheus-Remote-Write-Version",
+    "X-Prometheus-Remote-Read-Version",
+    "X-Prometheus-Scrape-Timeout-Seconds",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+    "X-Amz-Content-Sha256",
 ];
+
+/// Go's `http.CanonicalHeaderKey`: `x-foo-bar` → `X-Foo-Bar`; a name with a byte that is not
+/// a token character is returned unchanged.
+pub fn canonical_header_key(name: &str) -> String {
+    let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.bytes().all(is_token) {
+        return name.to_string();
+    }
+    let mut upper = true;
+    name.bytes()
+        .map(|b| {
+            let c = if upper {
+                b.to_ascii_uppercase()
+            } else {
+                b.to_ascii_lowercase()
+            };
+            upper = b == b'-';
+            c as char
+        })
+        .collect()
+}
 
 /// The resolved HTTP client settings of one scrape config, SD config or remote write.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -156,11 +350,16 @@ pub struct HttpClientConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth2: Option<OAuth2>,
     pub tls_config: TlsConfig,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_redacted_url_opt"
+    )]
     pub proxy_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_proxy: Option<String>,
     pub proxy_from_environment: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub proxy_connect_header: ProxyHeader,
     pub follow_redirects: bool,
     pub enable_http2: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -177,6 +376,7 @@ impl Default for HttpClientConfig {
             proxy_url: None,
             no_proxy: None,
             proxy_from_environment: false,
+            proxy_connect_header: BTreeMap::new(),
             follow_redirects: true,
             enable_http2: true,
             http_headers: BTreeMap::new(),
@@ -199,6 +399,7 @@ pub struct RawHttpClientFields {
     pub proxy_url: Option<String>,
     pub no_proxy: Option<String>,
     pub proxy_from_environment: Option<bool>,
+    pub proxy_connect_header: Option<ProxyHeader>,
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
     pub http_headers: Option<BTreeMap<String, HeaderValues>>,
@@ -225,6 +426,7 @@ macro_rules! http_client_fields {
             #[serde(default)] proxy_url: Option<String>,
             #[serde(default)] no_proxy: Option<String>,
             #[serde(default)] proxy_from_environment: Option<bool>,
+            #[serde(default)] proxy_connect_header: Option<$crate::config::http::ProxyHeader>,
             #[serde(default)] follow_redirects: Option<bool>,
             #[serde(default)] enable_http2: Option<bool>,
             #[serde(default)] http_headers: Option<std::collections::BTreeMap<String, $crate::config::http::HeaderValues>>,
@@ -243,6 +445,7 @@ macro_rules! http_client_fields {
                     proxy_url: self.proxy_url.take(),
                     no_proxy: self.no_proxy.take(),
                     proxy_from_environment: self.proxy_from_environment.take(),
+                    proxy_connect_header: self.proxy_connect_header.take(),
                     follow_redirects: self.follow_redirects.take(),
                     enable_http2: self.enable_http2.take(),
                     http_headers: self.http_headers.take(),
@@ -253,23 +456,71 @@ macro_rules! http_client_fields {
 }
 pub(crate) use http_client_fields;
 
-fn at_most_one(set: &[bool]) -> bool {
-    set.iter().filter(|s| **s).count() <= 1
+/// Go treats an empty string as "not set" everywhere in `http_config`.
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+fn non_empty_secret(value: Option<Secret>) -> Option<Secret> {
+    value.filter(|v| !v.0.is_empty())
+}
+
+fn non_empty_path(value: Option<PathBuf>) -> Option<PathBuf> {
+    value.filter(|v| !v.as_os_str().is_empty())
+}
+
+/// prometheus/common `ProxyConfig.Validate`.
+fn validate_proxy(
+    proxy_url: Option<&str>,
+    no_proxy: Option<&str>,
+    from_environment: bool,
+    connect_header: &ProxyHeader,
+) -> Result<(), String> {
+    if !connect_header.is_empty() && !from_environment && proxy_url.is_none() {
+        return Err(
+            "if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured".into()
+        );
+    }
+    if from_environment && proxy_url.is_some() {
+        return Err(
+            "if proxy_from_environment is configured, proxy_url must not be configured".into(),
+        );
+    }
+    if from_environment && no_proxy.is_some() {
+        return Err(
+            "if proxy_from_environment is configured, no_proxy must not be configured".into(),
+        );
+    }
+    if proxy_url.is_none() && no_proxy.is_some() {
+        return Err("if no_proxy is configured, proxy_url must also be configured".into());
+    }
+    Ok(())
 }
 
 impl RawHttpClientFields {
-    /// Validates as prometheus/common `HTTPClientConfig.Validate` does and resolves the
-    /// legacy bearer token into `authorization`. `enable_http2_default` differs between
-    /// scraping (true) and remote write (false).
+    /// Validates as prometheus/common `HTTPClientConfig.Validate` does, in the same order, and
+    /// resolves the legacy bearer token into `authorization`. `enable_http2_default` differs
+    /// between scraping (true) and remote write (false).
     pub fn resolve(self, enable_http2_default: bool) -> Result<HttpClientConfig, String> {
-        let has_bearer = self.bearer_token.is_some() || self.bearer_token_file.is_some();
-        if self.bearer_token.is_some() && self.bearer_token_file.is_some() {
-            return Err("at most one of bearer_token & bearer_token_file must be configured".into());
+        let bearer_token = non_empty_secret(self.bearer_token);
+        let bearer_token_file = non_empty_path(self.bearer_token_file);
+        let has_bearer = bearer_token.is_some() || bearer_token_file.is_some();
+        let mut basic_auth = self.basic_auth;
+        let mut authorization = self.authorization;
+        let oauth2 = self.oauth2;
+
+        if bearer_token.is_some() && bearer_token_file.is_some() {
+            return Err(
+                "at most one of bearer_token & bearer_token_file must be configured".into(),
+            );
         }
-        if (self.basic_auth.is_some() || self.oauth2.is_some()) && has_bearer {
+        if (basic_auth.is_some() || oauth2.is_some()) && has_bearer {
             return Err("at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured".into());
         }
-        if let Some(basic) = &self.basic_auth {
+        if let Some(basic) = &mut basic_auth {
+            basic.username_file = non_empty_path(basic.username_file.take());
+            basic.password = non_empty_secret(basic.password.take());
+            basic.password_file = non_empty_path(basic.password_file.take());
             if !basic.username.is_empty() && basic.username_file.is_some() {
                 return Err("at most one of basic_auth username, username_file & username_ref must be configured".into());
             }
@@ -277,32 +528,45 @@ impl RawHttpClientFields {
                 return Err("at most one of basic_auth password, password_file & password_ref must be configured".into());
             }
         }
-        let mut authorization = self.authorization;
         if let Some(auth) = &mut authorization {
+            auth.credentials = non_empty_secret(auth.credentials.take());
+            auth.credentials_file = non_empty_path(auth.credentials_file.take());
             if has_bearer {
-                return Err("authorization is not compatible with bearer_token & bearer_token_file".into());
+                return Err(
+                    "authorization is not compatible with bearer_token & bearer_token_file".into(),
+                );
             }
             if auth.credentials.is_some() && auth.credentials_file.is_some() {
                 return Err("at most one of authorization credentials & credentials_file must be configured".into());
             }
+            auth.auth_type = auth.auth_type.trim().to_string();
             if auth.auth_type.is_empty() {
                 auth.auth_type = "Bearer".into();
             }
             if auth.auth_type.eq_ignore_ascii_case("basic") {
-                return Err(r#"authorization type cannot be set to "basic", use "basic_auth" instead"#.into());
+                return Err(
+                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#
+                        .into(),
+                );
             }
-        }
-        if !at_most_one(&[self.basic_auth.is_some(), self.oauth2.is_some(), authorization.is_some()]) {
-            return Err("at most one of basic_auth, oauth2 & authorization must be configured".into());
-        }
-        if has_bearer {
+            if basic_auth.is_some() || oauth2.is_some() {
+                return Err(
+                    "at most one of basic_auth, oauth2 & authorization must be configured".into(),
+                );
+            }
+        } else if has_bearer {
             authorization = Some(Authorization {
                 auth_type: "Bearer".into(),
-                credentials: self.bearer_token,
-                credentials_file: self.bearer_token_file,
+                credentials: bearer_token,
+                credentials_file: bearer_token_file,
             });
         }
-        if let Some(oauth2) = &self.oauth2 {
+        if let Some(oauth2) = &oauth2 {
+            if basic_auth.is_some() {
+                return Err(
+                    "at most one of basic_auth, oauth2 & authorization must be configured".into(),
+                );
+            }
             if oauth2.client_id.is_empty() {
                 return Err("oauth2 client_id must be configured".into());
             }
@@ -310,38 +574,44 @@ impl RawHttpClientFields {
                 return Err("oauth2 token_url must be configured".into());
             }
             if oauth2.client_secret.is_some() && oauth2.client_secret_file.is_some() {
-                return Err("at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured".into());
+                return Err(
+                    "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured using grant-type=client_credentials"
+                        .into(),
+                );
             }
-            oauth2.tls_config.validate()?;
         }
-        let proxy_from_environment = self.proxy_from_environment.unwrap_or(false);
-        let proxy_url = self.proxy_url.filter(|u| !u.is_empty());
+        let proxy_url = non_empty(self.proxy_url);
         if let Some(url) = &proxy_url {
-            url::Url::parse(url).map_err(|e| format!("invalid proxy_url {url:?}: {e}"))?;
+            check_url(url)?;
         }
-        if proxy_from_environment && proxy_url.is_some() {
-            return Err("if proxy_from_environment is configured, proxy_url must not be configured".into());
-        }
-        let no_proxy = self.no_proxy.filter(|n| !n.is_empty());
-        if no_proxy.is_some() && proxy_url.is_none() {
-            return Err("if no_proxy is configured, proxy_url must also be configured".into());
-        }
-        let tls_config = self.tls_config.unwrap_or_default();
-        tls_config.validate()?;
+        let no_proxy = non_empty(self.no_proxy);
+        let proxy_from_environment = self.proxy_from_environment.unwrap_or(false);
+        let proxy_connect_header = self.proxy_connect_header.unwrap_or_default();
+        validate_proxy(
+            proxy_url.as_deref(),
+            no_proxy.as_deref(),
+            proxy_from_environment,
+            &proxy_connect_header,
+        )?;
         let http_headers = self.http_headers.unwrap_or_default();
         for name in http_headers.keys() {
-            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                return Err(format!("setting header {name:?} is not allowed"));
+            let canonical = canonical_header_key(name);
+            if RESERVED_HEADERS.contains(&canonical.as_str()) {
+                return Err(format!(
+                    "setting header {} is not allowed",
+                    go_quote(&canonical)
+                ));
             }
         }
         Ok(HttpClientConfig {
-            basic_auth: self.basic_auth,
+            basic_auth,
             authorization,
-            oauth2: self.oauth2,
-            tls_config,
+            oauth2,
+            tls_config: self.tls_config.unwrap_or_default(),
             proxy_url,
             no_proxy,
             proxy_from_environment,
+            proxy_connect_header,
             follow_redirects: self.follow_redirects.unwrap_or(true),
             enable_http2: self.enable_http2.unwrap_or(enable_http2_default),
             http_headers,
@@ -350,12 +620,14 @@ impl RawHttpClientFields {
 }
 
 impl TlsConfig {
+    /// prometheus/common `TLSConfig.Validate`, plus the version order that Go checks when it
+    /// builds the client.
     pub fn validate(&self) -> Result<(), String> {
         if self.ca.is_some() && self.ca_file.is_some() {
-            return Err("at most one of ca and ca_file must be configured".into());
+            return Err("at most one of ca, ca_file & ca_ref must be configured".into());
         }
         if self.cert.is_some() && self.cert_file.is_some() {
-            return Err("at most one of cert and cert_file must be configured".into());
+            return Err("at most one of cert, cert_file & cert_ref must be configured".into());
         }
         if self.key.is_some() && self.key_file.is_some() {
             return Err("at most one of key and key_file must be configured".into());
@@ -368,20 +640,37 @@ impl TlsConfig {
         if has_key && !has_cert {
             return Err("exactly one of cert or cert_file must be configured when a client key is configured".into());
         }
-        if let (Some(min), Some(max)) = (self.min_version, self.max_version) {
-            if min > max {
-                return Err(format!("tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified"));
-            }
+        if let (Some(min), Some(max)) = (self.min_version, self.max_version)
+            && min > max
+        {
+            return Err(
+                "tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified"
+                    .into(),
+            );
         }
         Ok(())
+    }
+
+    /// Makes the `*_file` paths relative to `dir`.
+    pub fn set_directory(&mut self, dir: &Path) {
+        join_dir(dir, &mut self.ca_file);
+        join_dir(dir, &mut self.cert_file);
+        join_dir(dir, &mut self.key_file);
+    }
+}
+
+/// prometheus/common `JoinDir`: a relative, non-empty path is joined to `dir`.
+pub fn join_path(dir: &Path, path: &Path) -> PathBuf {
+    if path.as_os_str().is_empty() || path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        dir.join(path)
     }
 }
 
 fn join_dir(dir: &Path, path: &mut Option<PathBuf>) {
     if let Some(p) = path {
-        if p.is_relative() && !p.as_os_str().is_empty() {
-            *p = dir.join(&*p);
-        }
+        *p = join_path(dir, p);
     }
 }
 
@@ -402,18 +691,39 @@ impl HttpClientConfig {
         self.tls_config.set_directory(dir);
         for header in self.http_headers.values_mut() {
             for file in &mut header.files {
-                if file.is_relative() {
-                    *file = dir.join(&*file);
-                }
+                *file = join_path(dir, file);
             }
         }
     }
 }
 
-impl TlsConfig {
-    pub fn set_directory(&mut self, dir: &Path) {
-        join_dir(dir, &mut self.ca_file);
-        join_dir(dir, &mut self.cert_file);
-        join_dir(dir, &mut self.key_file);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_header_keys() {
+        assert_eq!(
+            canonical_header_key("x-prometheus-remote-write-version"),
+            "X-Prometheus-Remote-Write-Version"
+        );
+        assert_eq!(canonical_header_key("AUTHORIZATION"), "Authorization");
+        assert_eq!(canonical_header_key("www-authenticate"), "Www-Authenticate");
+        assert_eq!(canonical_header_key("bad header"), "bad header");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("http://user:pw@host:1/p"),
+            "http://user:xxxxx@host:1/p"
+        );
+        assert_eq!(redact_url("http://host/p"), "http://host/p");
+        assert_eq!(redact_url("http://user@host/p"), "http://user@host/p");
+        assert_eq!(
+            redact_url("http://u:p@proxy:3128"),
+            "http://u:xxxxx@proxy:3128"
+        );
+        assert_eq!(redact_url("//u:p@host"), "//xxxxx@host");
     }
 }

@@ -9,7 +9,7 @@ pub trait NullItemError {
     const MESSAGE: &'static str;
 }
 
-/// A list in which `- ` (null) and `- {}`-less empty items are errors, as in Prometheus.
+/// A list in which a null item (`- ` alone, `- ~`) is an error, as in Prometheus.
 #[derive(Clone, Debug)]
 pub struct NonNullList<T, E>(pub Vec<T>, PhantomData<E>);
 
@@ -21,17 +21,25 @@ impl<T, E> Default for NonNullList<T, E> {
 
 impl<'de, T: Deserialize<'de>, E: NullItemError> Deserialize<'de> for NonNullList<T, E> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A null list (`scrape_configs:` with nothing after it) is an empty list.
+        let items = Option::<Items<T, E>>::deserialize(deserializer)?;
+        Ok(NonNullList(
+            items.map(|i| i.0).unwrap_or_default(),
+            PhantomData,
+        ))
+    }
+}
+
+/// The items of a [`NonNullList`] that is not null itself.
+struct Items<T, E>(Vec<T>, PhantomData<E>);
+
+impl<'de, T: Deserialize<'de>, E: NullItemError> Deserialize<'de> for Items<T, E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ListVisitor<T, E>(PhantomData<(T, E)>);
         impl<'de, T: Deserialize<'de>, E: NullItemError> Visitor<'de> for ListVisitor<T, E> {
             type Value = Vec<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list")
-            }
-            fn visit_unit<A: serde::de::Error>(self) -> Result<Vec<T>, A> {
-                Ok(Vec::new())
-            }
-            fn visit_none<A: serde::de::Error>(self) -> Result<Vec<T>, A> {
-                Ok(Vec::new())
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
                 let mut items = Vec::new();
@@ -41,7 +49,9 @@ impl<'de, T: Deserialize<'de>, E: NullItemError> Deserialize<'de> for NonNullLis
                 Ok(items)
             }
         }
-        deserializer.deserialize_seq(ListVisitor::<T, E>(PhantomData)).map(|v| NonNullList(v, PhantomData))
+        deserializer
+            .deserialize_seq(ListVisitor::<T, E>(PhantomData))
+            .map(|v| Items(v, PhantomData))
     }
 }
 
@@ -90,6 +100,9 @@ pub struct Position {
 
 impl Position {
     pub fn of(location: &serde_saphyr::Location) -> Position {
-        Position { line: location.line(), column: location.column() }
+        Position {
+            line: location.line(),
+            column: location.column(),
+        }
     }
 }
