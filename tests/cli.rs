@@ -71,7 +71,7 @@ fn check_config_reports_every_file() {
         "duplicate key must be located: {stderr}"
     );
     assert!(
-        stderr.contains("timeout.yml:3:5: scrape timeout greater than scrape interval for scrape config with job name \"slow\""),
+        stderr.contains("timeout.yml:5:21: scrape timeout greater than scrape interval for scrape config with job name \"slow\""),
         "{stderr}"
     );
 
@@ -122,7 +122,7 @@ fn invalid_config_at_start_exits_with_located_json_log() {
         first["error"]
             .as_str()
             .unwrap()
-            .contains("not a valid duration string: \"1x\""),
+            .contains("unknown unit \"x\" in duration \"1x\""),
         "{stderr}"
     );
 }

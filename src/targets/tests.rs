@@ -125,7 +125,7 @@ fn populate_rejects_invalid_targets() {
         ),
         (
             &[("__address__", "a:1"), ("__scrape_interval__", "1x")],
-            "error parsing scrape interval: not a valid duration string: \"1x\"",
+            "error parsing scrape interval: unknown unit \"x\" in duration \"1x\"",
         ),
     ];
     for (pairs, want) in cases {
