@@ -957,10 +957,8 @@ const BAD_FIXTURES: &[(&str, &str)] = &[
     ("empty_target_relabel_config.bad.yml", "empty or null target relabeling rule"),
     ("http_token_file.bad.yml", "at most one of bearer_token & bearer_token_file must be configured"),
     ("http_url_bad_scheme.bad.yml", "URL scheme must be 'http' or 'https'"),
-    // http_sd_configs belongs to src/sd: it reports the url crate's parse error where
-    // Prometheus says "host is missing in URL" / "URL scheme must be 'http' or 'https'".
-    ("http_url_no_host.bad.yml", "URL"),
-    ("http_url_no_scheme.bad.yml", "URL"),
+    ("http_url_no_host.bad.yml", "host is missing in URL"),
+    ("http_url_no_scheme.bad.yml", "URL scheme must be 'http' or 'https'"),
     ("jobname.bad.yml", "job_name is empty"),
     ("jobname_dup.bad.yml", r#"found multiple scrape configs with job name "prometheus""#),
     // Rust strings are UTF-8: the !!binary value fails as the YAML is read, with our message

@@ -107,12 +107,25 @@ impl<'de> Deserialize<'de> for HttpSdConfig {
         if raw.url.is_empty() {
             return Err(serde::de::Error::custom("URL is missing"));
         }
-        let url = url::Url::parse(&raw.url).map_err(|e| serde::de::Error::custom(format!("invalid URL {:?}: {e}", raw.url)))?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(serde::de::Error::custom("URL scheme must be 'http' or 'https'"));
-        }
-        if url.host_str().unwrap_or("").is_empty() {
-            return Err(serde::de::Error::custom("host is missing in URL"));
+        // Go's url.Parse accepts `invalid` (a relative path) and `http://` (no host); the
+        // checks below then give Prometheus' messages, so parse failures map onto them too.
+        match url::Url::parse(&raw.url) {
+            Ok(url) if url.scheme() != "http" && url.scheme() != "https" => {
+                return Err(serde::de::Error::custom("URL scheme must be 'http' or 'https'"));
+            }
+            Ok(url) if url.host_str().unwrap_or("").is_empty() => {
+                return Err(serde::de::Error::custom("host is missing in URL"));
+            }
+            Ok(_) => {}
+            Err(url::ParseError::RelativeUrlWithoutBase) => {
+                return Err(serde::de::Error::custom("URL scheme must be 'http' or 'https'"));
+            }
+            Err(url::ParseError::EmptyHost) => {
+                return Err(serde::de::Error::custom("host is missing in URL"));
+            }
+            Err(e) => {
+                return Err(serde::de::Error::custom(format!("parse {:?}: {e}", raw.url)));
+            }
         }
         Ok(HttpSdConfig { url: raw.url, refresh_interval: raw.refresh_interval, http_client })
     }
