@@ -1072,7 +1072,6 @@ fn prometheus_bad_fixtures_are_rejected() {
 /// `validate` applies Prometheus' rules, these files fail with "field action not found" and
 /// the like instead of Prometheus' messages.
 #[test]
-#[ignore = "needs relabel validation from src/relabel (relabel branch)"]
 fn relabel_bad_fixtures() {
     let failures = check_rejected(&prometheus_fixtures(), RELABEL_BAD_FIXTURES);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -1081,7 +1080,6 @@ fn relabel_bad_fixtures() {
 /// Also waits for the relabel branch: a static target containing `/` is accepted when the job
 /// has relabel_configs (they may rewrite `__address__`).
 #[test]
-#[ignore = "needs relabel_configs fields from src/relabel (relabel branch)"]
 fn static_target_with_slash_is_accepted_with_relabel_configs() {
     let text = "
 scrape_configs:

@@ -7,6 +7,11 @@
 //! labels to the discovered labels.
 //!
 //! Every target address is on 127.0.0.0/8: Prometheus really scrapes what it discovers.
+//!
+//! Prometheus 2.42 has a bug: relabeling writes the relabeled labels over the start of a kept
+//! target's `discoveredLabels` (later releases recompute them). So each config also runs in a
+//! second Prometheus where every job's `relabel_configs` is a keep-all rule: its active targets
+//! show the true pre-relabel labels. Where 2.42's answer is not among them, ours must be.
 
 mod common;
 
@@ -64,7 +69,6 @@ fn normalise_active(target: &Value) -> Value {
     json!({
         "scrapePool": target["scrapePool"],
         "labels": labels,
-        "discoveredLabels": without_v3_labels(&target["discoveredLabels"]),
         "scrapeUrl": normalise_url(target["scrapeUrl"].as_str().unwrap_or("")),
         "scrapeInterval": target["scrapeInterval"],
         "scrapeTimeout": target["scrapeTimeout"],
@@ -73,18 +77,22 @@ fn normalise_active(target: &Value) -> Value {
 
 #[derive(Debug, PartialEq)]
 struct TargetsSummary {
-    active: Vec<Value>,
+    /// Comparable fields of each active target, with its discovered labels; sorted.
+    active: Vec<(Value, Value)>,
     dropped: Vec<Value>,
 }
 
 fn summarise(body: &Value) -> TargetsSummary {
     let list = |key: &str| body["data"][key].as_array().cloned().unwrap_or_default();
-    let mut active: Vec<Value> = list("activeTargets").iter().map(normalise_active).collect();
+    let mut active: Vec<(Value, Value)> = list("activeTargets")
+        .iter()
+        .map(|t| (normalise_active(t), without_v3_labels(&t["discoveredLabels"])))
+        .collect();
     let mut dropped: Vec<Value> = list("droppedTargets")
         .iter()
         .map(|t| without_v3_labels(&t["discoveredLabels"]))
         .collect();
-    active.sort_by_key(|v| v.to_string());
+    active.sort_by_key(|(v, d)| (v.to_string(), d.to_string()));
     dropped.sort_by_key(|v| v.to_string());
     TargetsSummary { active, dropped }
 }
@@ -109,7 +117,7 @@ fn write_file_sd_targets(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("a.json"),
-        r#"[{"targets":["127.0.0.81:1","127.0.0.82:1"],"labels":{"env":"x"}},{"targets":["127.0.0.83:1"]}]"#,
+        r#"[{"targets":["127.0.0.81:1","127.0.0.82:1"],"labels":{"env":"x"}},{"targets":["127.0.0.83:1"],"labels":{"__address__":"127.0.0.99:1","zone":"z1"}}]"#,
     )
     .unwrap();
     std::fs::write(
@@ -141,6 +149,38 @@ async fn start_http_sd() -> String {
     format!("http://{address}")
 }
 
+/// The config with every job's `relabel_configs` replaced by a rule that keeps everything
+/// (as JSON, which Prometheus reads as YAML).
+fn keep_all_variant(text: &str) -> String {
+    let mut config: Value = serde_saphyr::from_str(text).expect("differential config is YAML");
+    for job in config["scrape_configs"].as_array_mut().into_iter().flatten() {
+        job["relabel_configs"] = json!([{"source_labels": ["__address__"], "regex": ".*", "action": "keep"}]);
+    }
+    config.to_string()
+}
+
+/// Checks our answer against Prometheus'; `true_discovered` are the pre-relabel label sets.
+fn agree(theirs: &TargetsSummary, ours: &TargetsSummary, true_discovered: &[Value]) -> Result<(), String> {
+    if theirs.dropped != ours.dropped {
+        return Err("dropped targets differ".into());
+    }
+    if theirs.active.len() != ours.active.len() {
+        return Err("active target counts differ".into());
+    }
+    for ((their_target, their_discovered), (our_target, our_discovered)) in theirs.active.iter().zip(&ours.active) {
+        if their_target != our_target {
+            return Err(format!("active targets differ: {their_target} vs {our_target}"));
+        }
+        let their_is_true = true_discovered.contains(their_discovered);
+        if their_discovered != our_discovered && (their_is_true || !true_discovered.contains(our_discovered)) {
+            return Err(format!(
+                "discovered labels differ for {our_target}: prometheus {their_discovered} vs promshard {our_discovered}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs both programs on one config until their answers agree and are stable, or time out.
 async fn compare(
     name: String,
@@ -159,33 +199,36 @@ async fn compare(
     std::fs::write(&config, &text).unwrap();
     let (want_active, want_dropped) = expected_counts(&text);
 
-    let (prom_port, ours_port) = (free_port(), free_port());
+    let keep_all = dir.join("keep-all.yml");
+    std::fs::write(&keep_all, keep_all_variant(&text)).unwrap();
+    let keep_all_dir = dir.join("keep-all");
+    std::fs::create_dir_all(&keep_all_dir).unwrap();
+
+    let (prom_port, keep_all_port, ours_port) = (free_port(), free_port(), free_port());
     let mut prometheus = start_prometheus(&config, &dir, prom_port);
+    let mut reference = start_prometheus(&keep_all, &keep_all_dir, keep_all_port);
     let mut ours = start_promshard(&config, &dir, ours_port);
     let client = reqwest::Client::new();
+    let targets = |port: u16| format!("http://127.0.0.1:{port}/api/v1/targets");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut stable_rounds = 0;
+    let mut last_reference_len = usize::MAX;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        prometheus
-            .check_running()
-            .map_err(|e| format!("{name}: {e}"))?;
-        ours.check_running().map_err(|e| format!("{name}: {e}"))?;
-        let theirs_body = get_json(
-            &client,
-            &format!("http://127.0.0.1:{prom_port}/api/v1/targets"),
-            Duration::from_secs(30),
-        )
-        .await;
-        let ours_body = get_json(
-            &client,
-            &format!("http://127.0.0.1:{ours_port}/api/v1/targets"),
-            Duration::from_secs(30),
-        )
-        .await;
-        let (theirs, mine) = (summarise(&theirs_body), summarise(&ours_body));
-        let complete = theirs.active.len() == want_active && theirs.dropped.len() == want_dropped;
-        if complete && theirs == mine {
+        for process in [&mut prometheus, &mut reference, &mut ours] {
+            process.check_running().map_err(|e| format!("{name}: {e}"))?;
+        }
+        let theirs = summarise(&get_json(&client, &targets(prom_port), Duration::from_secs(30)).await);
+        let reference_answer = summarise(&get_json(&client, &targets(keep_all_port), Duration::from_secs(30)).await);
+        let mine = summarise(&get_json(&client, &targets(ours_port), Duration::from_secs(30)).await);
+        let true_discovered: Vec<Value> = reference_answer.active.iter().map(|(_, d)| d.clone()).collect();
+        let complete = theirs.active.len() == want_active
+            && theirs.dropped.len() == want_dropped
+            && !true_discovered.is_empty()
+            && true_discovered.len() == last_reference_len;
+        last_reference_len = true_discovered.len();
+        let verdict = agree(&theirs, &mine, &true_discovered);
+        if complete && verdict.is_ok() {
             stable_rounds += 1;
             if stable_rounds >= 2 {
                 return Ok(());
@@ -195,15 +238,18 @@ async fn compare(
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "{name}: answers differ (expected by hand: active={want_active} dropped={want_dropped})\n\
+                "{name}: {} (expected by hand: active={want_active} dropped={want_dropped})\n\
                  prometheus active ({}): {:#?}\npromshard active ({}): {:#?}\n\
-                 prometheus dropped: {:#?}\npromshard dropped: {:#?}\npromshard log:\n{}",
+                 prometheus dropped: {:#?}\npromshard dropped: {:#?}\n\
+                 pre-relabel labels (keep-all run): {:#?}\npromshard log:\n{}",
+                verdict.err().unwrap_or_else(|| "never complete and stable".into()),
                 theirs.active.len(),
                 theirs.active,
                 mine.active.len(),
                 mine.active,
                 theirs.dropped,
                 mine.dropped,
+                true_discovered,
                 ours.log_text()
             ));
         }
