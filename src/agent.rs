@@ -39,10 +39,17 @@ const DISCOVERY_UPDATE_INTERVAL: std::time::Duration = std::time::Duration::from
 
 /// Starts, keeps or stops discovery providers for the jobs of `config`.
 fn apply_discovery(discovery: &crate::sd::Manager, config: &Config) {
-    let jobs = config.scrape_configs.iter().map(|job| (job.job_name.clone(), job.service_discovery.clone())).collect();
+    let jobs = config
+        .scrape_configs
+        .iter()
+        .map(|job| (job.job_name.clone(), job.service_discovery.clone()))
+        .collect();
     let failed = discovery.apply(jobs);
     if failed > 0 {
-        tracing::error!(failed, "some service discovery configs could not be started");
+        tracing::error!(
+            failed,
+            "some service discovery configs could not be started"
+        );
     }
 }
 
@@ -57,10 +64,21 @@ pub fn compute_targets(
     for job in &config.scrape_configs {
         let job_groups = groups.get(&job.job_name).map(Vec::as_slice).unwrap_or(&[]);
         let targets = targets_from_groups(job, job_groups);
-        let labels = JobLabels { scrape_job: job.job_name.clone() };
-        telemetry.target_sync_failed.get_or_create(&labels).inc_by(targets.invalid.len() as u64);
-        for (state, count) in [("active", targets.active.len()), ("dropped", targets.dropped_count)] {
-            let labels = JobStateLabels { scrape_job: job.job_name.clone(), state };
+        let labels = JobLabels {
+            scrape_job: job.job_name.clone(),
+        };
+        telemetry
+            .target_sync_failed
+            .get_or_create(&labels)
+            .inc_by(targets.invalid.len() as u64);
+        for (state, count) in [
+            ("active", targets.active.len()),
+            ("dropped", targets.dropped_count),
+        ] {
+            let labels = JobStateLabels {
+                scrape_job: job.job_name.clone(),
+                state,
+            };
             telemetry.targets.get_or_create(&labels).set(count as i64);
         }
         view.jobs.insert(job.job_name.clone(), targets);
@@ -218,4 +236,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("received shutdown signal");
 }
-

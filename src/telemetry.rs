@@ -4,14 +4,14 @@ use crate::sd::SdMetrics;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
@@ -49,17 +49,51 @@ struct SdCollector(Arc<OnceLock<Arc<SdMetrics>>>);
 
 impl Collector for SdCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(sd) = self.0.get() else { return Ok(()) };
+        let Some(sd) = self.0.get() else {
+            return Ok(());
+        };
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let counters: [(&str, &str, &AtomicU64); 8] = [
-            ("sd_file_read_errors", "Files of file discovery that could not be read or parsed", &sd.file_read_errors),
-            ("sd_file_scans", "Refreshes of file discovery", &sd.file_scans),
-            ("sd_file_watcher_errors", "File watchers that could not be set up", &sd.file_watcher_errors),
-            ("sd_http_failures", "Failed HTTP discovery refreshes", &sd.http_failures),
-            ("sd_dns_lookups", "DNS lookups of configured names", &sd.dns_lookups),
-            ("sd_dns_lookup_failures", "DNS lookups without a usable answer", &sd.dns_lookup_failures),
-            ("sd_received_updates", "Target group updates received from providers", &sd.received_updates),
-            ("sd_updates", "Target group updates published to the target layer", &sd.sent_updates),
+            (
+                "sd_file_read_errors",
+                "Files of file discovery that could not be read or parsed",
+                &sd.file_read_errors,
+            ),
+            (
+                "sd_file_scans",
+                "Refreshes of file discovery",
+                &sd.file_scans,
+            ),
+            (
+                "sd_file_watcher_errors",
+                "File watchers that could not be set up",
+                &sd.file_watcher_errors,
+            ),
+            (
+                "sd_http_failures",
+                "Failed HTTP discovery refreshes",
+                &sd.http_failures,
+            ),
+            (
+                "sd_dns_lookups",
+                "DNS lookups of configured names",
+                &sd.dns_lookups,
+            ),
+            (
+                "sd_dns_lookup_failures",
+                "DNS lookups without a usable answer",
+                &sd.dns_lookup_failures,
+            ),
+            (
+                "sd_received_updates",
+                "Target group updates received from providers",
+                &sd.received_updates,
+            ),
+            (
+                "sd_updates",
+                "Target group updates published to the target layer",
+                &sd.sent_updates,
+            ),
         ];
         for (name, help, counter) in counters {
             let value = ConstCounter::new(read(counter));
@@ -72,8 +106,12 @@ impl Collector for SdCollector {
             None,
             refresh.metric_type(),
         )?;
-        for (mechanism, counter) in [("http", &sd.http_refresh_failures), ("dns", &sd.dns_refresh_failures)] {
-            ConstCounter::new(read(counter)).encode(family.encode_family(&MechanismLabels { mechanism })?)?;
+        for (mechanism, counter) in [
+            ("http", &sd.http_refresh_failures),
+            ("dns", &sd.dns_refresh_failures),
+        ] {
+            ConstCounter::new(read(counter))
+                .encode(family.encode_family(&MechanismLabels { mechanism })?)?;
         }
         let failed = ConstGauge::new(read(&sd.failed_configs) as i64);
         failed.encode(encoder.encode_descriptor(
@@ -90,9 +128,17 @@ impl Telemetry {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("promshard");
         let target_sync_failed = Family::<JobLabels, Counter>::default();
-        registry.register("target_sync_failed", "Targets invalid after relabeling, per sync", target_sync_failed.clone());
+        registry.register(
+            "target_sync_failed",
+            "Targets invalid after relabeling, per sync",
+            target_sync_failed.clone(),
+        );
         let targets = Family::<JobStateLabels, Gauge>::default();
-        registry.register("targets", "Targets per scrape job and state", targets.clone());
+        registry.register(
+            "targets",
+            "Targets per scrape job and state",
+            targets.clone(),
+        );
         let config_last_reload_successful = Gauge::default();
         registry.register(
             "config_last_reload_successful",
@@ -140,8 +186,11 @@ impl Telemetry {
     pub fn record_reload(&self, ok: bool) {
         self.config_last_reload_successful.set(i64::from(ok));
         if ok {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            self.config_last_reload_success_timestamp_seconds.set(now as i64);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            self.config_last_reload_success_timestamp_seconds
+                .set(now as i64);
         }
     }
 }

@@ -248,13 +248,41 @@ async fn invalid_targets_are_counted_on_metrics() {
     let port = free_port();
     let mut server = start_promshard(&config, dir.path(), port);
     let client = reqwest::Client::new();
-    wait_for_count(&client, &format!("http://127.0.0.1:{port}/api/v1/targets"), 1).await;
-    let metrics = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("promshard_target_sync_failed_total{scrape_job=\"j\"} 1"), "{metrics}");
-    assert!(metrics.contains("promshard_targets{scrape_job=\"j\",state=\"active\"} 1"), "{metrics}");
-    assert!(metrics.contains("promshard_config_last_reload_successful 1"), "{metrics}");
+    wait_for_count(
+        &client,
+        &format!("http://127.0.0.1:{port}/api/v1/targets"),
+        1,
+    )
+    .await;
+    let metrics = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("promshard_target_sync_failed_total{scrape_job=\"j\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("promshard_targets{scrape_job=\"j\",state=\"active\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("promshard_config_last_reload_successful 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("promshard_sd_updates_total "), "{metrics}");
-    assert!(metrics.contains("promshard_sd_refresh_failures_total{mechanism=\"http\"} 0"), "{metrics}");
-    assert!(server.log_text().contains("invalid target skipped"), "{}", server.log_text());
+    assert!(
+        metrics.contains("promshard_sd_refresh_failures_total{mechanism=\"http\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        server.log_text().contains("invalid target skipped"),
+        "{}",
+        server.log_text()
+    );
     server.check_running().unwrap();
 }

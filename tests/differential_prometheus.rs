@@ -86,7 +86,12 @@ fn summarise(body: &Value) -> TargetsSummary {
     let list = |key: &str| body["data"][key].as_array().cloned().unwrap_or_default();
     let mut active: Vec<(Value, Value)> = list("activeTargets")
         .iter()
-        .map(|t| (normalise_active(t), without_v3_labels(&t["discoveredLabels"])))
+        .map(|t| {
+            (
+                normalise_active(t),
+                without_v3_labels(&t["discoveredLabels"]),
+            )
+        })
         .collect();
     let mut dropped: Vec<Value> = list("droppedTargets")
         .iter()
@@ -153,26 +158,41 @@ async fn start_http_sd() -> String {
 /// (as JSON, which Prometheus reads as YAML).
 fn keep_all_variant(text: &str) -> String {
     let mut config: Value = serde_saphyr::from_str(text).expect("differential config is YAML");
-    for job in config["scrape_configs"].as_array_mut().into_iter().flatten() {
-        job["relabel_configs"] = json!([{"source_labels": ["__address__"], "regex": ".*", "action": "keep"}]);
+    for job in config["scrape_configs"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        job["relabel_configs"] =
+            json!([{"source_labels": ["__address__"], "regex": ".*", "action": "keep"}]);
     }
     config.to_string()
 }
 
 /// Checks our answer against Prometheus'; `true_discovered` are the pre-relabel label sets.
-fn agree(theirs: &TargetsSummary, ours: &TargetsSummary, true_discovered: &[Value]) -> Result<(), String> {
+fn agree(
+    theirs: &TargetsSummary,
+    ours: &TargetsSummary,
+    true_discovered: &[Value],
+) -> Result<(), String> {
     if theirs.dropped != ours.dropped {
         return Err("dropped targets differ".into());
     }
     if theirs.active.len() != ours.active.len() {
         return Err("active target counts differ".into());
     }
-    for ((their_target, their_discovered), (our_target, our_discovered)) in theirs.active.iter().zip(&ours.active) {
+    for ((their_target, their_discovered), (our_target, our_discovered)) in
+        theirs.active.iter().zip(&ours.active)
+    {
         if their_target != our_target {
-            return Err(format!("active targets differ: {their_target} vs {our_target}"));
+            return Err(format!(
+                "active targets differ: {their_target} vs {our_target}"
+            ));
         }
         let their_is_true = true_discovered.contains(their_discovered);
-        if their_discovered != our_discovered && (their_is_true || !true_discovered.contains(our_discovered)) {
+        if their_discovered != our_discovered
+            && (their_is_true || !true_discovered.contains(our_discovered))
+        {
             return Err(format!(
                 "discovered labels differ for {our_target}: prometheus {their_discovered} vs promshard {our_discovered}"
             ));
@@ -216,12 +236,21 @@ async fn compare(
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         for process in [&mut prometheus, &mut reference, &mut ours] {
-            process.check_running().map_err(|e| format!("{name}: {e}"))?;
+            process
+                .check_running()
+                .map_err(|e| format!("{name}: {e}"))?;
         }
-        let theirs = summarise(&get_json(&client, &targets(prom_port), Duration::from_secs(30)).await);
-        let reference_answer = summarise(&get_json(&client, &targets(keep_all_port), Duration::from_secs(30)).await);
-        let mine = summarise(&get_json(&client, &targets(ours_port), Duration::from_secs(30)).await);
-        let true_discovered: Vec<Value> = reference_answer.active.iter().map(|(_, d)| d.clone()).collect();
+        let theirs =
+            summarise(&get_json(&client, &targets(prom_port), Duration::from_secs(30)).await);
+        let reference_answer =
+            summarise(&get_json(&client, &targets(keep_all_port), Duration::from_secs(30)).await);
+        let mine =
+            summarise(&get_json(&client, &targets(ours_port), Duration::from_secs(30)).await);
+        let true_discovered: Vec<Value> = reference_answer
+            .active
+            .iter()
+            .map(|(_, d)| d.clone())
+            .collect();
         let complete = theirs.active.len() == want_active
             && theirs.dropped.len() == want_dropped
             && !true_discovered.is_empty()
@@ -242,7 +271,9 @@ async fn compare(
                  prometheus active ({}): {:#?}\npromshard active ({}): {:#?}\n\
                  prometheus dropped: {:#?}\npromshard dropped: {:#?}\n\
                  pre-relabel labels (keep-all run): {:#?}\npromshard log:\n{}",
-                verdict.err().unwrap_or_else(|| "never complete and stable".into()),
+                verdict
+                    .err()
+                    .unwrap_or_else(|| "never complete and stable".into()),
                 theirs.active.len(),
                 theirs.active,
                 mine.active.len(),

@@ -57,16 +57,23 @@ impl TryFrom<RawFileSdConfig> for FileSdConfig {
         }
         for name in &raw.files {
             if !is_valid_file_sd_pattern(name) {
-                return Err(format!("path name {name:?} is not valid for file discovery"));
+                return Err(format!(
+                    "path name {name:?} is not valid for file discovery"
+                ));
             }
         }
-        Ok(FileSdConfig { files: raw.files, refresh_interval: raw.refresh_interval })
+        Ok(FileSdConfig {
+            files: raw.files,
+            refresh_interval: raw.refresh_interval,
+        })
     }
 }
 
 /// `^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$`: a glob only in the last path element.
 fn is_valid_file_sd_pattern(name: &str) -> bool {
-    let Some((stem, ext)) = name.rsplit_once('.') else { return false };
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
     if !matches!(ext, "json" | "yml" | "yaml" | "JSON" | "YML" | "YAML") {
         return false;
     }
@@ -103,7 +110,10 @@ http_client_fields! {
 impl<'de> Deserialize<'de> for HttpSdConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut raw = RawHttpSdConfig::deserialize(deserializer)?;
-        let http_client = raw.http_fields().resolve(true).map_err(serde::de::Error::custom)?;
+        let http_client = raw
+            .http_fields()
+            .resolve(true)
+            .map_err(serde::de::Error::custom)?;
         if raw.url.is_empty() {
             return Err(serde::de::Error::custom("URL is missing"));
         }
@@ -111,23 +121,34 @@ impl<'de> Deserialize<'de> for HttpSdConfig {
         // checks below then give Prometheus' messages, so parse failures map onto them too.
         match url::Url::parse(&raw.url) {
             Ok(url) if url.scheme() != "http" && url.scheme() != "https" => {
-                return Err(serde::de::Error::custom("URL scheme must be 'http' or 'https'"));
+                return Err(serde::de::Error::custom(
+                    "URL scheme must be 'http' or 'https'",
+                ));
             }
             Ok(url) if url.host_str().unwrap_or("").is_empty() => {
                 return Err(serde::de::Error::custom("host is missing in URL"));
             }
             Ok(_) => {}
             Err(url::ParseError::RelativeUrlWithoutBase) => {
-                return Err(serde::de::Error::custom("URL scheme must be 'http' or 'https'"));
+                return Err(serde::de::Error::custom(
+                    "URL scheme must be 'http' or 'https'",
+                ));
             }
             Err(url::ParseError::EmptyHost) => {
                 return Err(serde::de::Error::custom("host is missing in URL"));
             }
             Err(e) => {
-                return Err(serde::de::Error::custom(format!("parse {:?}: {e}", raw.url)));
+                return Err(serde::de::Error::custom(format!(
+                    "parse {:?}: {e}",
+                    raw.url
+                )));
             }
         }
-        Ok(HttpSdConfig { url: raw.url, refresh_interval: raw.refresh_interval, http_client })
+        Ok(HttpSdConfig {
+            url: raw.url,
+            refresh_interval: raw.refresh_interval,
+            http_client,
+        })
     }
 }
 
@@ -175,20 +196,35 @@ impl TryFrom<RawDnsSdConfig> for DnsSdConfig {
         if raw.names.is_empty() {
             return Err("DNS-SD config must contain at least one SRV record name".into());
         }
-        let record_type = match raw.record_type.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        let record_type = match raw
+            .record_type
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             None | Some("") | Some("SRV") => DnsRecordType::SRV,
             Some("A") => DnsRecordType::A,
             Some("AAAA") => DnsRecordType::AAAA,
             Some("MX") => DnsRecordType::MX,
             Some("NS") => DnsRecordType::NS,
             Some(_) => {
-                return Err(format!("invalid DNS-SD records type {}", raw.record_type.unwrap_or_default()));
+                return Err(format!(
+                    "invalid DNS-SD records type {}",
+                    raw.record_type.unwrap_or_default()
+                ));
             }
         };
         if record_type != DnsRecordType::SRV && raw.port == 0 {
-            return Err("a port is required in DNS-SD configs for all record types except SRV".into());
+            return Err(
+                "a port is required in DNS-SD configs for all record types except SRV".into(),
+            );
         }
-        Ok(DnsSdConfig { names: raw.names, refresh_interval: raw.refresh_interval, record_type, port: raw.port })
+        Ok(DnsSdConfig {
+            names: raw.names,
+            refresh_interval: raw.refresh_interval,
+            record_type,
+            port: raw.port,
+        })
     }
 }
 

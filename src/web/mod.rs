@@ -57,7 +57,10 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(axum::http::header::CONTENT_TYPE, content_type)], crate::telemetry::Telemetry::get().render())
+    (
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        crate::telemetry::Telemetry::get().render(),
+    )
 }
 
 async fn ready(
