@@ -1,6 +1,10 @@
 //! DNS service discovery against a real DNS server on loopback: a small authoritative server for
 //! the zone `sd.test.` written here with hickory-proto, answering over UDP on 127.0.0.1.
 
+mod common;
+
+use common::wait_for;
+
 use hickory_resolver::proto::op::{Message, OpCode, ResponseCode};
 use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SRV};
 use hickory_resolver::proto::rr::{Name, RData, Record};
@@ -8,7 +12,6 @@ use promshard::config::PromDuration;
 use promshard::sd::dns::{DnsProvider, ResolverSettings, ResolverSource};
 use promshard::sd::{
     DnsRecordType, DnsSdConfig, Manager, ManagerOptions, SdConfigs, SdMetrics, TargetGroup,
-    TargetSets,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,7 +19,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
 
 fn name(s: &str) -> Name {
     Name::from_str(s).unwrap()
@@ -336,28 +338,6 @@ async fn unreachable_server_is_a_failure() {
     assert!(status.is_err());
     assert!(groups.is_empty());
     assert_eq!(SdMetrics::get(&metrics.dns_lookup_failures), 1);
-}
-
-async fn wait_for(
-    rx: &mut watch::Receiver<Arc<TargetSets>>,
-    what: &str,
-    pred: impl Fn(&TargetSets) -> bool,
-) -> Arc<TargetSets> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        {
-            let sets = rx.borrow_and_update().clone();
-            if pred(&sets) {
-                return sets;
-            }
-        }
-        if tokio::time::timeout_at(deadline, rx.changed())
-            .await
-            .is_err()
-        {
-            panic!("timed out waiting for {what}; last: {:?}", rx.borrow());
-        }
-    }
 }
 
 #[tokio::test]

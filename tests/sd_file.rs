@@ -1,14 +1,16 @@
 //! File service discovery through the manager: files written, changed, broken, renamed into
 //! place and deleted in a temporary directory.
 
+mod common;
+
+use common::wait_for;
+
 use promshard::config::PromDuration;
 use promshard::sd::{
     FileSdConfig, Manager, SdConfigs, SdMetrics, StaticConfig, TargetGroup, TargetSets,
 };
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 fn file_sd(patterns: &[&Path], refresh: PromDuration) -> SdConfigs {
     SdConfigs {
@@ -20,28 +22,6 @@ fn file_sd(patterns: &[&Path], refresh: PromDuration) -> SdConfigs {
             refresh_interval: refresh,
         }],
         ..Default::default()
-    }
-}
-
-async fn wait_for(
-    rx: &mut watch::Receiver<Arc<TargetSets>>,
-    what: &str,
-    pred: impl Fn(&TargetSets) -> bool,
-) -> Arc<TargetSets> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        {
-            let sets = rx.borrow_and_update().clone();
-            if pred(&sets) {
-                return sets;
-            }
-        }
-        if tokio::time::timeout_at(deadline, rx.changed())
-            .await
-            .is_err()
-        {
-            panic!("timed out waiting for {what}; last: {:?}", rx.borrow());
-        }
     }
 }
 

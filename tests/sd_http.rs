@@ -1,5 +1,9 @@
 //! HTTP service discovery and the http_config client against an axum server on 127.0.0.1.
 
+mod common;
+
+use common::wait_for;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,11 +16,10 @@ use promshard::config::http::{
     Authorization, BasicAuth, HeaderValues, HttpClientConfig, OAuth2, Secret,
 };
 use promshard::sd::http::HttpProvider;
-use promshard::sd::{HttpSdConfig, Manager, SdConfigs, SdMetrics, TargetSets};
+use promshard::sd::{HttpSdConfig, Manager, SdConfigs, SdMetrics};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
 
 struct Server {
     status: StatusCode,
@@ -232,28 +235,6 @@ async fn status_and_content_type_are_checked() {
     ));
     let err = p.refresh().await.unwrap_err();
     assert!(err.to_lowercase().contains("connect"), "{err}");
-}
-
-async fn wait_for(
-    rx: &mut watch::Receiver<Arc<TargetSets>>,
-    what: &str,
-    pred: impl Fn(&TargetSets) -> bool,
-) -> Arc<TargetSets> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        {
-            let sets = rx.borrow_and_update().clone();
-            if pred(&sets) {
-                return sets;
-            }
-        }
-        if tokio::time::timeout_at(deadline, rx.changed())
-            .await
-            .is_err()
-        {
-            panic!("timed out waiting for {what}; last: {:?}", rx.borrow());
-        }
-    }
 }
 
 #[tokio::test]

@@ -140,3 +140,26 @@ pub async fn get_json(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits up to 10s for discovery to publish target sets that satisfy `pred`.
+pub async fn wait_for(
+    rx: &mut tokio::sync::watch::Receiver<std::sync::Arc<promshard::sd::TargetSets>>,
+    what: &str,
+    pred: impl Fn(&promshard::sd::TargetSets) -> bool,
+) -> std::sync::Arc<promshard::sd::TargetSets> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        {
+            let sets = rx.borrow_and_update().clone();
+            if pred(&sets) {
+                return sets;
+            }
+        }
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            panic!("timed out waiting for {what}; last: {:?}", rx.borrow());
+        }
+    }
+}
