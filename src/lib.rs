@@ -8,6 +8,8 @@ pub mod http_client;
 pub mod labels;
 pub mod logging;
 pub mod relabel;
+pub mod remote_write;
+pub mod scrape;
 pub mod sd;
 pub mod targets;
 pub mod telemetry;
