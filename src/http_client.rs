@@ -59,7 +59,16 @@ enum Auth {
 /// Builds the client for `cfg`. `user_agent` is sent with every request, including the OAuth2
 /// token requests. Errors name the setting or file at fault and never contain secret values.
 pub fn build(cfg: &HttpClientConfig, user_agent: &str) -> Result<HttpClient, String> {
+    build_with(cfg, user_agent, true)
+}
+
+/// Like [`build`], but with `decompress: false` the response body is handed over as sent,
+/// so the caller can bound the decompressed size itself (scraping's `body_size_limit`).
+pub fn build_with(cfg: &HttpClientConfig, user_agent: &str, decompress: bool) -> Result<HttpClient, String> {
     let mut builder = reqwest::Client::builder().user_agent(user_agent);
+    if !decompress {
+        builder = builder.no_gzip();
+    }
     builder = apply_tls(builder, &cfg.tls_config, cfg.enable_http2)?;
     builder = apply_proxy(
         builder,

@@ -1,0 +1,200 @@
+//! One scrape request: headers as Prometheus sends them, only 200 accepted, gzip decoded
+//! here so `body_size_limit` bounds the decompressed bytes, the timeout covering the body.
+
+use crate::config::ScrapeProtocol;
+use crate::http_client::HttpClient;
+use flate2::write::GzDecoder;
+use std::io::Write;
+use std::time::Duration;
+
+/// The `Accept` header for `protocols` in order (spec §4.2).
+pub fn accept_header(protocols: &[ScrapeProtocol], escaping: &str) -> String {
+    let mut parts = Vec::with_capacity(protocols.len() + 1);
+    for (i, protocol) in protocols.iter().enumerate() {
+        let media = match protocol {
+            ScrapeProtocol::PrometheusProto => {
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited".to_string()
+            }
+            ScrapeProtocol::OpenMetricsText1_0_0 => {
+                format!("application/openmetrics-text;version=1.0.0;escaping={escaping}")
+            }
+            ScrapeProtocol::OpenMetricsText0_0_1 => "application/openmetrics-text;version=0.0.1".to_string(),
+            ScrapeProtocol::PrometheusText1_0_0 => format!("text/plain;version=1.0.0;escaping={escaping}"),
+            ScrapeProtocol::PrometheusText0_0_4 => "text/plain;version=0.0.4".to_string(),
+        };
+        // Weights count down from 0.6 as in Prometheus (never below 0.1).
+        let weight = 6usize.saturating_sub(i).max(1);
+        parts.push(format!("{media};q=0.{weight}"));
+    }
+    let last = 6usize.saturating_sub(protocols.len()).max(1);
+    parts.push(format!("*/*;q=0.{last}"));
+    parts.join(",")
+}
+
+/// Why a scrape failed before parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// Transport error, with its chain of causes.
+    Request(String),
+    Timeout,
+    Status(String),
+    BodyTooLarge(u64),
+    Gzip(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Request(e) => f.write_str(e),
+            FetchError::Timeout => f.write_str("context deadline exceeded"),
+            FetchError::Status(status) => write!(f, "server returned HTTP status {status}"),
+            FetchError::BodyTooLarge(limit) => {
+                write!(f, "body size limit exceeded (limit: {limit} bytes)")
+            }
+            FetchError::Gzip(e) => write!(f, "error decompressing gzip body: {e}"),
+        }
+    }
+}
+
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub content_type: String,
+}
+
+/// What one request needs besides the URL.
+pub struct RequestSettings<'a> {
+    pub accept: &'a str,
+    pub timeout: Duration,
+    pub enable_compression: bool,
+    /// Bytes after decompression; 0 means no limit.
+    pub body_size_limit: u64,
+}
+
+/// GETs `url` within `settings.timeout` (request and body).
+pub async fn fetch(client: &HttpClient, url: &str, settings: &RequestSettings<'_>) -> Result<Fetched, FetchError> {
+    match tokio::time::timeout(settings.timeout, fetch_inner(client, url, settings)).await {
+        Ok(result) => result,
+        Err(_) => Err(FetchError::Timeout),
+    }
+}
+
+async fn fetch_inner(client: &HttpClient, url: &str, settings: &RequestSettings<'_>) -> Result<Fetched, FetchError> {
+    let timeout_header = format_seconds(settings.timeout);
+    let request = client
+        .get(url)
+        .await
+        .map_err(FetchError::Request)?
+        .header(reqwest::header::ACCEPT, settings.accept)
+        .header(
+            reqwest::header::ACCEPT_ENCODING,
+            if settings.enable_compression { "gzip" } else { "identity" },
+        )
+        .header("X-Prometheus-Scrape-Timeout-Seconds", timeout_header);
+    let mut response = request.send().await.map_err(|e| FetchError::Request(crate::http_client::request_error(e)))?;
+    if response.status() != reqwest::StatusCode::OK {
+        let status = response.status();
+        let text = match status.canonical_reason() {
+            Some(reason) => format!("{} {reason}", status.as_u16()),
+            None => status.as_u16().to_string(),
+        };
+        return Err(FetchError::Status(text));
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let gzipped = response.headers().get(reqwest::header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes() == b"gzip");
+    let limit = settings.body_size_limit;
+    let mut sink = BoundedBody { bytes: Vec::new(), limit };
+    let mut gzip = gzipped.then(|| GzDecoder::new(std::mem::take(&mut sink)));
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| FetchError::Request(crate::http_client::request_error(e)))?
+    {
+        let written = match gzip.as_mut() {
+            Some(decoder) => decoder.write_all(&chunk),
+            None => sink.write_all(&chunk),
+        };
+        if let Err(e) = written {
+            return Err(body_error(e, limit));
+        }
+    }
+    let body = match gzip {
+        Some(decoder) => decoder.finish().map_err(|e| body_error(e, limit))?.bytes,
+        None => sink.bytes,
+    };
+    Ok(Fetched { body, content_type })
+}
+
+fn body_error(error: std::io::Error, limit: u64) -> FetchError {
+    if error.kind() == std::io::ErrorKind::FileTooLarge {
+        FetchError::BodyTooLarge(limit)
+    } else {
+        FetchError::Gzip(error.to_string())
+    }
+}
+
+/// Collects bytes and fails once `limit` is reached (Prometheus fails at `>= limit`).
+#[derive(Default)]
+struct BoundedBody {
+    bytes: Vec<u8>,
+    limit: u64,
+}
+
+impl Write for BoundedBody {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.limit > 0 && (self.bytes.len() + data.len()) as u64 >= self.limit {
+            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "body size limit exceeded"));
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Go's `strconv.FormatFloat(secs, 'f', -1, 64)`: `10`, `0.5`.
+fn format_seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    let text = format!("{secs}");
+    text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_accept_header_is_prometheus_exactly() {
+        let protocols = ScrapeProtocol::defaults(false);
+        assert_eq!(
+            accept_header(&protocols, "allow-utf-8"),
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        );
+        let native = accept_header(&ScrapeProtocol::defaults(true), "underscores");
+        assert!(native.starts_with(
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.5"
+        ));
+        assert!(native.ends_with("text/plain;version=0.0.4;q=0.2,*/*;q=0.1"), "{native}");
+        assert_eq!(accept_header(&[ScrapeProtocol::PrometheusText0_0_4], "x"), "text/plain;version=0.0.4;q=0.6,*/*;q=0.5");
+    }
+
+    #[test]
+    fn timeout_header_like_go() {
+        assert_eq!(format_seconds(Duration::from_secs(10)), "10");
+        assert_eq!(format_seconds(Duration::from_millis(500)), "0.5");
+        assert_eq!(format_seconds(Duration::from_millis(1250)), "1.25");
+    }
+
+    #[test]
+    fn body_limit_counts_decompressed_bytes() {
+        let mut body = BoundedBody { bytes: Vec::new(), limit: 10 };
+        assert!(body.write_all(b"123456789").is_ok());
+        assert!(body.write_all(b"0").is_err());
+        let mut unlimited = BoundedBody::default();
+        assert!(unlimited.write_all(&[0u8; 100_000]).is_ok());
+    }
+}
