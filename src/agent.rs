@@ -119,6 +119,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
 
     Telemetry::get().record_reload(true);
     let config = Arc::new(config);
+    let sink: Arc<dyn crate::remote_write::SampleSink> = Arc::new(CountingSink::default());
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = Arc::new(AppState {
         config: RwLock::new(config.clone()),
@@ -127,6 +128,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         external_host: format!("{}:{port}", hostname()),
         ready: AtomicBool::new(false),
         reload: reload_tx,
+        scrape: Arc::new(crate::scrape::Manager::new(sink)),
     });
 
     let discovery = crate::sd::Manager::new(DISCOVERY_UPDATE_INTERVAL);
@@ -153,6 +155,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         .await
         .map_err(AgentError::Serve)?;
     state.set_ready(false);
+    state.scrape.stop_all();
     tracing::info!("promshard stopped");
     Ok(())
 }
@@ -166,8 +169,9 @@ async fn update_targets(
     loop {
         let current_config = config.borrow_and_update().clone();
         let current_groups = groups.borrow_and_update().clone();
-        let view = compute_targets(&current_config, &current_groups);
-        *state.targets.write() = Arc::new(view);
+        let view = Arc::new(compute_targets(&current_config, &current_groups));
+        state.scrape.sync(&current_config, &view);
+        *state.targets.write() = view;
         tokio::select! {
             changed = config.changed() => if changed.is_err() { return },
             changed = groups.changed() => if changed.is_err() { return },
@@ -235,4 +239,20 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("received shutdown signal");
+}
+
+/// Counts what would be sent until remote write is wired in.
+#[derive(Default)]
+struct CountingSink {
+    samples: std::sync::atomic::AtomicU64,
+}
+
+impl crate::remote_write::SampleSink for CountingSink {
+    fn series(&self, _series: crate::remote_write::SeriesRef, _labels: &crate::labels::Labels) {}
+
+    fn append(&self, samples: &[crate::remote_write::Sample]) {
+        self.samples.fetch_add(samples.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn forget(&self, _series: crate::remote_write::SeriesRef) {}
 }

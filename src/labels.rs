@@ -75,6 +75,17 @@ impl Labels {
         self.sorted.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
+    /// Feeds `name 0xff value 0xff` for each label into `hasher` (the hashing of series refs
+    /// and target keys; 0xff never occurs in UTF-8, so pairs cannot run into each other).
+    pub fn hash_into<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, hasher: &mut xxhash_rust::xxh3::Xxh3) {
+        for (name, value) in pairs {
+            hasher.update(name.as_bytes());
+            hasher.update(&[0xff]);
+            hasher.update(value.as_bytes());
+            hasher.update(&[0xff]);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.sorted.len()
     }

@@ -319,12 +319,7 @@ fn check_label_limits(ctx: &TargetContext, labels: &Labels) -> Result<(), String
 /// every replica gives one series the same ref.
 pub fn series_ref(labels: &Labels) -> SeriesRef {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    for (name, value) in labels.iter() {
-        hasher.update(name.as_bytes());
-        hasher.update(&[0xff]);
-        hasher.update(value.as_bytes());
-        hasher.update(&[0xff]);
-    }
+    Labels::hash_into(labels.iter(), &mut hasher);
     hasher.digest()
 }
 

@@ -42,6 +42,19 @@ pub enum FetchError {
     Gzip(String),
 }
 
+impl FetchError {
+    /// The `reason` label of the failure counter.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            FetchError::Request(_) => "request",
+            FetchError::Timeout => "timeout",
+            FetchError::Status(_) => "status",
+            FetchError::BodyTooLarge(_) => "body_size_limit",
+            FetchError::Gzip(_) => "gzip",
+        }
+    }
+}
+
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -4,4 +4,58 @@
 pub mod append;
 pub mod cache;
 pub mod http;
+pub mod manager;
 pub mod parse;
+pub mod scrape_loop;
+
+pub use manager::Manager;
+pub use scrape_loop::TargetStatus;
+
+use append::AppendStats;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of all loops, exposed by `crate::telemetry`.
+#[derive(Debug, Default)]
+pub struct ScrapeCounters {
+    pub scrapes: AtomicU64,
+    pub failed_request: AtomicU64,
+    pub failed_timeout: AtomicU64,
+    pub failed_status: AtomicU64,
+    pub failed_body_size_limit: AtomicU64,
+    pub failed_gzip: AtomicU64,
+    /// Parse errors, limit errors and unsupported content types.
+    pub parse_or_limit_failures: AtomicU64,
+    pub samples_appended: AtomicU64,
+    pub samples_out_of_order: AtomicU64,
+    pub samples_too_new: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+}
+
+impl ScrapeCounters {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn record_fetch_error(&self, error: &http::FetchError) {
+        let counter = match error.reason() {
+            "request" => &self.failed_request,
+            "timeout" => &self.failed_timeout,
+            "status" => &self.failed_status,
+            "body_size_limit" => &self.failed_body_size_limit,
+            _ => &self.failed_gzip,
+        };
+        Self::add(counter, 1);
+    }
+
+    pub fn record_scrape(&self, result: &Result<AppendStats, String>, stats: &AppendStats, written: usize) {
+        Self::add(&self.scrapes, 1);
+        Self::add(&self.samples_appended, written as u64);
+        if result.is_ok() {
+            Self::add(&self.samples_out_of_order, stats.dropped_out_of_order);
+            Self::add(&self.samples_too_new, stats.dropped_too_new);
+            Self::add(&self.cache_hits, stats.cache_hits);
+            Self::add(&self.cache_misses, stats.cache_misses);
+        }
+    }
+}

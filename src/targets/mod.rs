@@ -23,6 +23,15 @@ pub struct Target {
 }
 
 impl Target {
+    /// The target's identity between replicas and runs: xxh3 of its public labels
+    /// (`name 0xff value 0xff`) and scrape URL; never `__meta_*` or anything local.
+    pub fn key(&self) -> u64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        Labels::hash_into(self.labels.iter().filter(|(name, _)| !name.starts_with("__")), &mut hasher);
+        hasher.update(self.scrape_url.as_bytes());
+        hasher.digest()
+    }
+
     /// The labels every sample of this target gets: those not starting with `__`.
     pub fn public_labels(&self) -> Labels {
         let mut labels = self.labels.clone();

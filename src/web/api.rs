@@ -2,7 +2,9 @@
 
 use super::AppState;
 use crate::labels::Labels;
+use crate::scrape::TargetStatus;
 use crate::targets::Target;
+use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
@@ -30,8 +32,8 @@ struct ActiveTarget<'a> {
     scrape_pool: &'a str,
     scrape_url: &'a str,
     global_url: String,
-    last_error: &'a str,
-    last_scrape: &'a str,
+    last_error: String,
+    last_scrape: String,
     last_scrape_duration: f64,
     health: &'a str,
     scrape_interval: String,
@@ -62,13 +64,10 @@ pub async fn targets(
         }
         dropped_counts.insert(job.as_str(), targets.dropped_count);
         if show_active {
-            let limit_error = targets.target_limit_error.as_deref();
-            active.extend(
-                targets
-                    .active
-                    .iter()
-                    .map(|t| active_target(job, t, limit_error, &state.external_host)),
-            );
+            active.extend(targets.active.iter().map(|t| {
+                let status = state.scrape.status(job, t).unwrap_or_default();
+                active_target(job, t, status, &state.external_host)
+            }));
         }
         if show_dropped {
             dropped.extend(targets.dropped.iter().map(|d| DroppedTarget {
@@ -84,29 +83,55 @@ pub async fn targets(
     }))
 }
 
-fn active_target<'a>(
-    job: &'a str,
-    target: &'a Target,
-    limit_error: Option<&'a str>,
-    external_host: &str,
-) -> ActiveTarget<'a> {
+fn active_target<'a>(job: &'a str, target: &'a Target, status: TargetStatus, external_host: &str) -> ActiveTarget<'a> {
     ActiveTarget {
         discovered_labels: &target.discovered_labels,
         labels: target.public_labels(),
         scrape_pool: job,
         scrape_url: &target.scrape_url,
         global_url: global_url(&target.scrape_url, external_host),
-        last_error: limit_error.unwrap_or(""),
-        last_scrape: "0001-01-01T00:00:00Z",
-        last_scrape_duration: 0.0,
-        health: if limit_error.is_some() {
-            "down"
-        } else {
-            "unknown"
+        last_error: status.last_error,
+        last_scrape: status.last_scrape.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339),
+        last_scrape_duration: status.last_scrape_duration.as_secs_f64(),
+        health: match status.up {
+            None => "unknown",
+            Some(true) => "up",
+            Some(false) => "down",
         },
         scrape_interval: target.interval.to_string(),
         scrape_timeout: target.timeout.to_string(),
     }
+}
+
+/// `2006-01-02T15:04:05.999999999Z` in UTC, as Go's JSON encodes a `time.Time`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut text = format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    let nanos = since_epoch.subsec_nanos();
+    if nanos > 0 {
+        let fraction = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(fraction.trim_end_matches('0'));
+    }
+    text.push('Z');
+    text
 }
 
 /// The scrape URL as seen from outside: a loopback host is replaced by ours, port kept
@@ -135,4 +160,18 @@ pub async fn status_config(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 pub async fn status_flags(State(state): State<Arc<AppState>>) -> Json<Value> {
     success(json!(state.flags))
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::rfc3339;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn formats_like_go() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 120_000_000);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20.12Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+    }
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub external_host: String,
     pub ready: AtomicBool,
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// The scrape loops, for each target's live status.
+    pub scrape: Arc<crate::scrape::Manager>,
 }
 
 impl AppState {

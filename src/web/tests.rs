@@ -18,6 +18,14 @@ scrape_configs:
   - job_name: beta
 ";
 
+struct NoSink;
+
+impl crate::remote_write::SampleSink for NoSink {
+    fn series(&self, _: crate::remote_write::SeriesRef, _: &crate::labels::Labels) {}
+    fn append(&self, _: &[crate::remote_write::Sample]) {}
+    fn forget(&self, _: crate::remote_write::SeriesRef) {}
+}
+
 fn state() -> (Arc<AppState>, mpsc::Receiver<ReloadRequest>) {
     let config = load_str(CONFIG, Path::new("/tmp/p.yml")).unwrap();
     let mut view = TargetsView::default();
@@ -46,6 +54,7 @@ fn state() -> (Arc<AppState>, mpsc::Receiver<ReloadRequest>) {
         external_host: "myhost:9090".into(),
         ready: AtomicBool::new(false),
         reload: tx,
+        scrape: Arc::new(crate::scrape::Manager::new(Arc::new(NoSink))),
     };
     (Arc::new(state), rx)
 }

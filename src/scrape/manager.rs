@@ -1,0 +1,178 @@
+//! Keeps one scrape loop per target in step with the config and the discovered targets.
+
+use super::ScrapeCounters;
+use super::scrape_loop::{self, LoopConfig, Stop, TargetStatus};
+use crate::config::{Config, ScrapeConfig};
+use crate::http_client::HttpClient;
+use crate::remote_write::SampleSink;
+use crate::targets::Target;
+use crate::web::TargetsView;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+struct LoopHandle {
+    config: watch::Sender<Arc<LoopConfig>>,
+    stop: watch::Sender<Option<Stop>>,
+    status: Arc<Mutex<TargetStatus>>,
+    /// The job settings a running loop cannot take over without a fresh cache.
+    semantics: String,
+}
+
+impl LoopHandle {
+    fn stop(&self, how: Stop) {
+        let _ = self.stop.send(Some(how));
+    }
+}
+
+/// The HTTP client of a job, rebuilt only when its settings change.
+struct JobClient {
+    settings: crate::config::http::HttpClientConfig,
+    client: Result<HttpClient, String>,
+}
+
+pub struct Manager {
+    sink: Arc<dyn SampleSink>,
+    counters: Arc<ScrapeCounters>,
+    loops: Mutex<HashMap<u64, LoopHandle>>,
+    clients: Mutex<HashMap<String, JobClient>>,
+}
+
+/// Identity of a loop: the job and the target key.
+pub fn loop_key(job: &str, target: &Target) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(job.as_bytes());
+    hasher.update(&[0xff]);
+    hasher.update(&target.key().to_le_bytes());
+    hasher.digest()
+}
+
+/// Everything in a job config except what a loop may change on the fly (interval, timeout,
+/// sample_limit, the HTTP client): if this differs, the loop restarts with a fresh cache.
+fn semantics(job: &ScrapeConfig) -> String {
+    let mut value = serde_json::to_value(job).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        for field in [
+            "scrape_interval",
+            "scrape_timeout",
+            "sample_limit",
+            "basic_auth",
+            "authorization",
+            "oauth2",
+            "tls_config",
+            "proxy_url",
+            "no_proxy",
+            "proxy_from_environment",
+            "proxy_connect_header",
+            "follow_redirects",
+            "enable_http2",
+            "http_headers",
+            // Discovery decides which targets exist, not how one is scraped.
+            "static_configs",
+            "file_sd_configs",
+            "http_sd_configs",
+            "dns_sd_configs",
+        ] {
+            map.remove(field);
+        }
+    }
+    value.to_string()
+}
+
+impl Manager {
+    pub fn new(sink: Arc<dyn SampleSink>) -> Self {
+        Manager {
+            sink,
+            counters: Arc::new(ScrapeCounters::default()),
+            loops: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn counters(&self) -> Arc<ScrapeCounters> {
+        self.counters.clone()
+    }
+
+    fn client_for(&self, job: &ScrapeConfig) -> Result<HttpClient, String> {
+        let mut clients = self.clients.lock();
+        let fresh = clients.get(&job.job_name).is_none_or(|c| c.settings != job.http_client);
+        if fresh {
+            let user_agent = concat!("promshard/", env!("CARGO_PKG_VERSION"));
+            let client = crate::http_client::build_with(&job.http_client, user_agent, false);
+            if let Err(e) = &client {
+                tracing::error!(job = %job.job_name, error = %e, "cannot build the HTTP client; every scrape of the job fails");
+            }
+            clients.insert(job.job_name.clone(), JobClient { settings: job.http_client.clone(), client });
+        }
+        clients[&job.job_name].client.clone()
+    }
+
+    /// Starts, updates and stops loops so that exactly the active targets are scraped.
+    pub fn sync(&self, config: &Config, view: &TargetsView) {
+        let mut loops = self.loops.lock();
+        let mut wanted = HashSet::new();
+        for job in &config.scrape_configs {
+            let Some(targets) = view.jobs.get(&job.job_name) else { continue };
+            let client = self.client_for(job);
+            let job_semantics = semantics(job);
+            let shared_job = Arc::new(job.clone());
+            for target in &targets.active {
+                let key = loop_key(&job.job_name, target);
+                if !wanted.insert(key) {
+                    continue;
+                }
+                let loop_config = Arc::new(LoopConfig {
+                    target: target.clone(),
+                    job: shared_job.clone(),
+                    client: client.clone().map_err(|e| format!("cannot build HTTP client: {e}")),
+                    forced_error: targets.target_limit_error.clone(),
+                });
+                match loops.get(&key) {
+                    Some(handle) if handle.semantics == job_semantics => {
+                        let _ = handle.config.send(loop_config);
+                    }
+                    existing => {
+                        if let Some(old) = existing {
+                            old.stop(Stop::WithStaleness);
+                        }
+                        let handle = self.start(loop_config, job_semantics.clone());
+                        loops.insert(key, handle);
+                    }
+                }
+            }
+        }
+        loops.retain(|key, handle| {
+            let keep = wanted.contains(key);
+            if !keep {
+                handle.stop(Stop::WithStaleness);
+            }
+            keep
+        });
+        self.clients.lock().retain(|job, _| config.scrape_configs.iter().any(|j| &j.job_name == job));
+    }
+
+    fn start(&self, config: Arc<LoopConfig>, semantics: String) -> LoopHandle {
+        let (config_tx, config_rx) = watch::channel(config);
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let status = Arc::new(Mutex::new(TargetStatus::default()));
+        tokio::spawn(scrape_loop::run(config_rx, stop_rx, self.sink.clone(), status.clone(), self.counters.clone()));
+        LoopHandle { config: config_tx, stop: stop_tx, status, semantics }
+    }
+
+    /// The scrape status of a target of `job`, if it has a loop.
+    pub fn status(&self, job: &str, target: &Target) -> Option<TargetStatus> {
+        self.loops.lock().get(&loop_key(job, target)).map(|h| h.status.lock().clone())
+    }
+
+    /// Stops every loop without stale markers (shutdown).
+    pub fn stop_all(&self) {
+        for (_, handle) in self.loops.lock().drain() {
+            handle.stop(Stop::Quietly);
+        }
+    }
+
+    pub fn loop_count(&self) -> usize {
+        self.loops.lock().len()
+    }
+}

@@ -1,0 +1,304 @@
+//! One loop per target: deterministic slots, a scrape per slot (never overlapping, missed
+//! slots skipped), the synthetic series, and staleness when the target goes away.
+
+use super::append::{AppendStats, Scratch, STALE_NAN, TargetContext, append_scrape, series_ref};
+use super::cache::SeriesCache;
+use super::http::{FetchError, RequestSettings, fetch};
+use super::parse::{Format, format_from_content_type};
+use crate::config::{ScrapeConfig, ScrapeProtocol};
+use crate::http_client::HttpClient;
+use crate::remote_write::{Sample, SampleSink, SeriesRef};
+use crate::targets::Target;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// What `/api/v1/targets` shows of a target's scraping.
+#[derive(Clone, Debug, Default)]
+pub struct TargetStatus {
+    /// `None` before the first scrape ("unknown").
+    pub up: Option<bool>,
+    pub last_error: String,
+    /// Start of the last scrape.
+    pub last_scrape: Option<SystemTime>,
+    pub last_scrape_duration: Duration,
+    /// Series in the last successful scrape, after metric relabeling.
+    pub series: u64,
+}
+
+/// Everything a loop needs; replaced on reload without losing the cache.
+pub struct LoopConfig {
+    pub target: Target,
+    pub job: Arc<ScrapeConfig>,
+    /// The job's client, or why it could not be built (then every scrape fails with it).
+    pub client: Result<HttpClient, String>,
+    /// Set when the job is over its `target_limit`: every scrape fails with it, no request.
+    pub forced_error: Option<String>,
+}
+
+/// How a loop ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Shutdown or a reload that keeps the target: no stale markers.
+    Quietly,
+    /// The target went away: stale markers after two slots.
+    WithStaleness,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The first slot at or after `now`: slots are `k * interval + phase`, phase = key mod interval.
+pub fn next_slot(key: u64, interval_ms: i64, now: i64) -> i64 {
+    let interval_ms = interval_ms.max(1);
+    let phase = (key % interval_ms as u64) as i64;
+    let base = (now - phase).div_euclid(interval_ms) * interval_ms + phase;
+    if base >= now { base } else { base + interval_ms }
+}
+
+struct Synthetic {
+    up: SeriesRef,
+    duration: SeriesRef,
+    scraped: SeriesRef,
+    post_relabel: SeriesRef,
+    added: SeriesRef,
+    /// `scrape_timeout_seconds`, `scrape_sample_limit`, `scrape_body_size_bytes`.
+    extra: Option<[SeriesRef; 3]>,
+}
+
+impl Synthetic {
+    fn declare(target: &Target, extra: bool, sink: &dyn SampleSink) -> Synthetic {
+        let base = target.public_labels();
+        let declare = |name: &str| {
+            let mut labels = base.clone();
+            labels.set("__name__", name);
+            let series = series_ref(&labels);
+            sink.series(series, &labels);
+            series
+        };
+        Synthetic {
+            up: declare("up"),
+            duration: declare("scrape_duration_seconds"),
+            scraped: declare("scrape_samples_scraped"),
+            post_relabel: declare("scrape_samples_post_metric_relabeling"),
+            added: declare("scrape_series_added"),
+            extra: extra.then(|| {
+                [declare("scrape_timeout_seconds"), declare("scrape_sample_limit"), declare("scrape_body_size_bytes")]
+            }),
+        }
+    }
+
+    fn all(&self) -> Vec<SeriesRef> {
+        let mut refs = vec![self.up, self.duration, self.scraped, self.post_relabel, self.added];
+        refs.extend(self.extra.iter().flatten());
+        refs
+    }
+}
+
+fn context(config: &LoopConfig) -> TargetContext {
+    let job = &config.job;
+    TargetContext {
+        target_labels: config.target.public_labels(),
+        honor_labels: job.honor_labels,
+        honor_timestamps: job.honor_timestamps,
+        track_timestamps_staleness: job.track_timestamps_staleness,
+        metric_relabel_configs: job.metric_relabel_configs.clone(),
+        sample_limit: job.sample_limit,
+        label_limit: job.label_limit,
+        label_name_length_limit: job.label_name_length_limit,
+        label_value_length_limit: job.label_value_length_limit,
+        validation: job.metric_name_validation_scheme.scheme(),
+    }
+}
+
+fn format_for(content_type: &str, fallback: Option<ScrapeProtocol>) -> Result<Format, String> {
+    if let Some(format) = format_from_content_type(content_type) {
+        return Ok(format);
+    }
+    match fallback {
+        Some(ScrapeProtocol::OpenMetricsText0_0_1 | ScrapeProtocol::OpenMetricsText1_0_0) => Ok(Format::OpenMetrics),
+        Some(ScrapeProtocol::PrometheusText0_0_4 | ScrapeProtocol::PrometheusText1_0_0) => Ok(Format::PrometheusText),
+        Some(ScrapeProtocol::PrometheusProto) => Err("the protobuf exposition format is not supported yet".into()),
+        None if content_type.trim().is_empty() => Err(
+            "non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol specified for target"
+                .into(),
+        ),
+        None => Err(format!(
+            "received unsupported Content-Type {content_type:?} and no fallback_scrape_protocol specified for target"
+        )),
+    }
+}
+
+/// Runs until `stop` says how to end.
+pub async fn run(
+    mut config: watch::Receiver<Arc<LoopConfig>>,
+    mut stop: watch::Receiver<Option<Stop>>,
+    sink: Arc<dyn SampleSink>,
+    status: Arc<Mutex<TargetStatus>>,
+    counters: Arc<super::ScrapeCounters>,
+) {
+    let mut current = config.borrow_and_update().clone();
+    let mut ctx = context(&current);
+    let mut synthetic = Synthetic::declare(&current.target, current.job.extra_scrape_metrics, sink.as_ref());
+    let mut cache = SeriesCache::default();
+    let mut scratch = Scratch::default();
+    let key = current.target.key();
+    let mut slot = next_slot(key, current.job.scrape_interval.as_millis() as i64, now_ms());
+    let mut last_scraped_slot: Option<i64> = None;
+    loop {
+        let wait = Duration::from_millis((slot - now_ms()).max(0) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            changed = stop.changed() => {
+                let how = if changed.is_ok() { *stop.borrow() } else { Some(Stop::Quietly) };
+                if how == Some(Stop::WithStaleness) && let Some(last) = last_scraped_slot {
+                    let interval = current.job.scrape_interval.as_millis() as i64;
+                    let stale_ts = last + interval;
+                    let wait_until = stale_ts + interval + interval / 10;
+                    tokio::time::sleep(Duration::from_millis((wait_until - now_ms()).max(0) as u64)).await;
+                    let _ = append_scrape(&ctx, &mut cache, sink.as_ref(), &mut scratch, None, stale_ts, now_ms());
+                    for series in synthetic.all() {
+                        scratch.batch.push(Sample { series, timestamp_ms: stale_ts, value_bits: STALE_NAN });
+                    }
+                    sink.append(&scratch.batch);
+                }
+                return;
+            }
+            changed = config.changed() => {
+                if changed.is_err() { return; }
+                let new = config.borrow_and_update().clone();
+                let interval_changed = new.job.scrape_interval != current.job.scrape_interval;
+                if new.job.extra_scrape_metrics != current.job.extra_scrape_metrics {
+                    synthetic = Synthetic::declare(&new.target, new.job.extra_scrape_metrics, sink.as_ref());
+                }
+                current = new;
+                ctx = context(&current);
+                if interval_changed {
+                    slot = next_slot(key, current.job.scrape_interval.as_millis() as i64, now_ms());
+                }
+                continue;
+            }
+        }
+        scrape_once(&current, &ctx, &synthetic, &mut cache, &mut scratch, sink.as_ref(), &status, &counters, slot).await;
+        last_scraped_slot = Some(slot);
+        let interval = current.job.scrape_interval.as_millis() as i64;
+        // Missed slots are skipped, never made up.
+        slot = next_slot(key, interval, (slot + interval).max(now_ms()));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scrape_once(
+    config: &LoopConfig,
+    ctx: &TargetContext,
+    synthetic: &Synthetic,
+    cache: &mut SeriesCache,
+    scratch: &mut Scratch,
+    sink: &dyn SampleSink,
+    status: &Mutex<TargetStatus>,
+    counters: &super::ScrapeCounters,
+    slot: i64,
+) {
+    let started = Instant::now();
+    let started_wall = SystemTime::now();
+    let job = &config.job;
+    // On failure: the error and the `scrape_body_size_bytes` value (-1 when over the limit).
+    let fetched = match (&config.forced_error, &config.client) {
+        (Some(error), _) | (None, Err(error)) => Err((error.clone(), 0)),
+        (None, Ok(client)) => {
+            let settings = RequestSettings {
+                accept: &super::http::accept_header(&job.scrape_protocols, &job.metric_name_escaping_scheme),
+                timeout: job.scrape_timeout.into(),
+                enable_compression: job.enable_compression,
+                body_size_limit: job.body_size_limit.0,
+            };
+            fetch(client, &config.target.scrape_url, &settings).await.map_err(|e| {
+                counters.record_fetch_error(&e);
+                let size = if matches!(e, FetchError::BodyTooLarge(_)) { -1 } else { 0 };
+                (e.to_string(), size)
+            })
+        }
+    };
+    let body_size = match &fetched {
+        Ok(f) => f.body.len() as i64,
+        Err((_, size)) => *size,
+    };
+    let result: Result<AppendStats, String> = match fetched {
+        Ok(fetched) => {
+            let format = if fetched.body.is_empty() {
+                Ok(Format::PrometheusText)
+            } else {
+                format_for(&fetched.content_type, job.fallback_scrape_protocol)
+            };
+            match format {
+                Ok(format) => append_scrape(ctx, cache, sink, scratch, Some((&fetched.body, format)), slot, now_ms())
+                    .map_err(|e| {
+                        counters.parse_or_limit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        e.message
+                    }),
+                Err(message) => {
+                    let _ = append_scrape(ctx, cache, sink, scratch, None, slot, now_ms());
+                    Err(message)
+                }
+            }
+        }
+        Err((message, _)) => {
+            let _ = append_scrape(ctx, cache, sink, scratch, None, slot, now_ms());
+            Err(message)
+        }
+    };
+    let duration = started.elapsed();
+    let (up, stats) = match &result {
+        Ok(stats) => (1.0, *stats),
+        Err(_) => (0.0, AppendStats::default()),
+    };
+    let mut report = |series: SeriesRef, value: f64| {
+        scratch.batch.push(Sample { series, timestamp_ms: slot, value_bits: value.to_bits() });
+    };
+    report(synthetic.up, up);
+    report(synthetic.duration, duration.as_secs_f64());
+    report(synthetic.scraped, stats.scraped as f64);
+    report(synthetic.post_relabel, stats.post_relabel as f64);
+    report(synthetic.added, stats.added as f64);
+    if let Some([timeout, limit, size]) = synthetic.extra {
+        report(timeout, job.scrape_timeout.0.as_secs_f64());
+        report(limit, job.sample_limit as f64);
+        report(size, if result.is_ok() { body_size as f64 } else { body_size.min(0) as f64 });
+    }
+    sink.append(&scratch.batch);
+    counters.record_scrape(&result, &stats, scratch.batch.len());
+    let mut status = status.lock();
+    status.up = Some(result.is_ok());
+    status.last_error = result.as_ref().err().cloned().unwrap_or_default();
+    status.last_scrape = Some(started_wall);
+    status.last_scrape_duration = duration;
+    if result.is_ok() {
+        status.series = stats.post_relabel;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_epoch_anchored_and_phase_is_the_key() {
+        // interval 10s, key 12_345 → phase 2_345 ms.
+        assert_eq!(next_slot(12_345, 10_000, 0), 2_345);
+        assert_eq!(next_slot(12_345, 10_000, 2_345), 2_345);
+        assert_eq!(next_slot(12_345, 10_000, 2_346), 12_345);
+        assert_eq!(next_slot(12_345, 10_000, 1_700_000_000_000), 1_700_000_002_345);
+        // Same key, same slots on every replica: no per-replica salt.
+        assert_eq!(next_slot(7, 15_000, 1_000_000), next_slot(7, 15_000, 1_000_000));
+    }
+
+    #[test]
+    fn content_type_and_fallback() {
+        assert!(format_for("", None).unwrap_err().starts_with("non-compliant scrape target sending blank Content-Type"));
+        assert_eq!(format_for("", Some(ScrapeProtocol::PrometheusText0_0_4)), Ok(Format::PrometheusText));
+        assert_eq!(format_for("application/json", Some(ScrapeProtocol::OpenMetricsText1_0_0)), Ok(Format::OpenMetrics));
+        assert!(format_for("application/json", None).is_err());
+    }
+}
