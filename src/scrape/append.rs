@@ -46,11 +46,15 @@ pub struct AppendStats {
     pub cache_misses: u64,
 }
 
-/// A scrape that failed while parsing or appending; nothing of it is written.
+/// A scrape that failed while parsing or appending; nothing of it is written. The counts
+/// up to the failure still go into the synthetic series, as Prometheus reports them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppendError {
     pub message: String,
     pub scraped: u64,
+    pub post_relabel: u64,
+    /// 0 when a limit was hit.
+    pub added: u64,
 }
 
 /// Reused buffers, so a scrape allocates nothing once warmed up.
@@ -150,7 +154,12 @@ fn append_body(
     let mut stats = AppendStats::default();
     let mut parser = Parser::new(body, format);
     let mut parsed_labels = Vec::new();
-    let fail = |message: String, stats: &AppendStats| AppendError { message, scraped: stats.scraped };
+    let fail = |message: String, stats: &AppendStats| AppendError {
+        message,
+        scraped: stats.scraped,
+        post_relabel: stats.post_relabel,
+        added: stats.added,
+    };
     loop {
         let entry = match parser.next_entry() {
             Ok(Some(entry)) => entry,
@@ -210,7 +219,7 @@ fn append_body(
         scratch.batch.push(Sample { series, timestamp_ms: timestamp, value_bits: value.to_bits() });
     }
     if ctx.sample_limit > 0 && stats.post_relabel > ctx.sample_limit {
-        return Err(fail("sample limit exceeded".into(), &stats));
+        return Err(AppendError { added: 0, ..fail("sample limit exceeded".into(), &stats) });
     }
     Ok(stats)
 }

@@ -225,6 +225,7 @@ async fn scrape_once(
         Ok(f) => f.body.len() as i64,
         Err((_, size)) => *size,
     };
+    let mut failed_counts = AppendStats::default();
     let result: Result<AppendStats, String> = match fetched {
         Ok(fetched) => {
             let format = if fetched.body.is_empty() {
@@ -236,6 +237,12 @@ async fn scrape_once(
                 Ok(format) => append_scrape(ctx, cache, sink, scratch, Some((&fetched.body, format)), slot, now_ms())
                     .map_err(|e| {
                         counters.parse_or_limit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        failed_counts = AppendStats {
+                            scraped: e.scraped,
+                            post_relabel: e.post_relabel,
+                            added: e.added,
+                            ..AppendStats::default()
+                        };
                         e.message
                     }),
                 Err(message) => {
@@ -252,7 +259,7 @@ async fn scrape_once(
     let duration = started.elapsed();
     let (up, stats) = match &result {
         Ok(stats) => (1.0, *stats),
-        Err(_) => (0.0, AppendStats::default()),
+        Err(_) => (0.0, failed_counts),
     };
     let mut report = |series: SeriesRef, value: f64| {
         scratch.batch.push(Sample { series, timestamp_ms: slot, value_bits: value.to_bits() });

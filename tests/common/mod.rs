@@ -1,6 +1,8 @@
 //! Helpers shared by integration tests: free ports, child processes, real peers.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
