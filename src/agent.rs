@@ -120,6 +120,8 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     Telemetry::get().record_reload(true);
     let config = Arc::new(config);
     let sink: Arc<dyn crate::remote_write::SampleSink> = Arc::new(CountingSink::default());
+    let scrape = Arc::new(crate::scrape::Manager::new(sink));
+    Telemetry::get().register_scrape(scrape.counters());
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = Arc::new(AppState {
         config: RwLock::new(config.clone()),
@@ -128,7 +130,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         external_host: format!("{}:{port}", hostname()),
         ready: AtomicBool::new(false),
         reload: reload_tx,
-        scrape: Arc::new(crate::scrape::Manager::new(sink)),
+        scrape: scrape.clone(),
     });
 
     let discovery = crate::sd::Manager::new(DISCOVERY_UPDATE_INTERVAL);

@@ -1,5 +1,6 @@
 //! promshard's own metrics, all declared here (one place per metric), served on `/metrics`.
 
+use crate::scrape::ScrapeCounters;
 use crate::sd::SdMetrics;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -36,6 +37,50 @@ pub struct Telemetry {
     pub config_last_reload_success_timestamp_seconds: Gauge,
     /// Discovery's own counters, set once the discovery manager exists.
     sd: Arc<OnceLock<Arc<SdMetrics>>>,
+    /// The scrape loops' counters, set once the scrape manager exists.
+    scrape: Arc<OnceLock<Arc<ScrapeCounters>>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Reads the scrape counters at each scrape of `/metrics`.
+#[derive(Debug)]
+struct ScrapeCollector(Arc<OnceLock<Arc<ScrapeCounters>>>);
+
+impl Collector for ScrapeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(c) = self.0.get() else { return Ok(()) };
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let counters: [(&str, &str, &AtomicU64); 6] = [
+            ("scrapes", "Scrapes done", &c.scrapes),
+            ("scrape_samples_appended", "Samples and stale markers written by scrapes", &c.samples_appended),
+            ("scrape_samples_out_of_order", "Samples dropped as duplicate or out of order", &c.samples_out_of_order),
+            ("scrape_samples_too_new", "Samples dropped for a timestamp too far in the future", &c.samples_too_new),
+            ("scrape_cache_hits", "Series found in the series cache", &c.cache_hits),
+            ("scrape_cache_misses", "Series decoded and relabeled on a cache miss", &c.cache_misses),
+        ];
+        for (name, help, counter) in counters {
+            let value = ConstCounter::new(read(counter));
+            value.encode(encoder.encode_descriptor(name, help, None, value.metric_type())?)?;
+        }
+        let failures = ConstCounter::new(0u64);
+        let mut family =
+            encoder.encode_descriptor("scrape_failures", "Failed scrapes by reason", None, failures.metric_type())?;
+        for (reason, counter) in [
+            ("request", &c.failed_request),
+            ("timeout", &c.failed_timeout),
+            ("status", &c.failed_status),
+            ("body_size_limit", &c.failed_body_size_limit),
+            ("gzip", &c.failed_gzip),
+            ("parse_or_limit", &c.parse_or_limit_failures),
+        ] {
+            ConstCounter::new(read(counter)).encode(family.encode_family(&ReasonLabels { reason })?)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -153,8 +198,11 @@ impl Telemetry {
         );
         let sd = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(SdCollector(sd.clone())));
+        let scrape = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(ScrapeCollector(scrape.clone())));
         Telemetry {
             sd,
+            scrape,
             registry,
             target_sync_failed,
             targets,
@@ -181,6 +229,11 @@ impl Telemetry {
     /// Exposes the counters of the (single) discovery manager.
     pub fn register_sd(&self, metrics: Arc<SdMetrics>) {
         let _ = self.sd.set(metrics);
+    }
+
+    /// Exposes the counters of the scrape manager.
+    pub fn register_scrape(&self, counters: Arc<ScrapeCounters>) {
+        let _ = self.scrape.set(counters);
     }
 
     pub fn record_reload(&self, ok: bool) {
