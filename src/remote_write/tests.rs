@@ -1,0 +1,1 @@
+//! Unit tests of encoding, labels and the reshard computation.
