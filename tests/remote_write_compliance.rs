@@ -310,7 +310,7 @@ async fn http_429_retried_when_enabled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_is_honoured() {
     let receiver = Receiver::start().await;
-    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(4));
     receiver.script([
         Reply::status(503).retry_after("1"),
         Reply::status(429).retry_after(&date),
@@ -327,8 +327,8 @@ async fn retry_after_is_honoured() {
         gap1 >= Duration::from_millis(950) && gap1 < Duration::from_millis(1800),
         "Retry-After: 1 waited {gap1:?}"
     );
-    // The date is 3s after the script was set, truncated to whole seconds: 1–3s after the
-    // second answer.
+    // The date is 4s after the script was set, in whole seconds (so 3–4s), and the wait is
+    // truncated to whole seconds: 1–3s after the second answer.
     assert!(
         gap2 >= Duration::from_millis(900) && gap2 < Duration::from_millis(3500),
         "Retry-After date waited {gap2:?}"

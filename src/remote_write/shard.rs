@@ -133,16 +133,21 @@ impl ShardSet {
         if state.closing {
             return false;
         }
+        let mut published = false;
         if state.partial.len() >= self.max_batch {
             if state.full.len() >= self.max_full {
                 return false;
             }
             Self::publish(&mut state, self.max_batch);
+            published = true;
         }
         state.partial.push(entry);
         if state.partial.len() == self.max_batch && state.full.len() < self.max_full {
             Self::publish(&mut state, self.max_batch);
-            drop(state);
+            published = true;
+        }
+        drop(state);
+        if published {
             shard.wake.notify_one();
         }
         true
@@ -251,7 +256,11 @@ async fn run_shard(core: &Arc<Core>, set: &ShardSet, index: usize) {
             let mut state = shard.state.lock();
             if let Some(batch) = state.full.pop_front() {
                 Next::Batch(batch)
-            } else if !state.partial.is_empty() && (state.closing || Instant::now() >= deadline) {
+            } else if !state.partial.is_empty()
+                && (state.closing
+                    || state.partial.len() >= set.max_batch
+                    || Instant::now() >= deadline)
+            {
                 let fresh = state.pool.pop().unwrap_or_default();
                 Next::Batch(std::mem::replace(&mut state.partial, fresh))
             } else if state.closing {
