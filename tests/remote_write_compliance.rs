@@ -557,3 +557,46 @@ async fn unknown_and_forgotten_series() {
     assert_eq!(receiver.accepted_samples().len(), 1);
     assert_eq!(m.dropped(DropReason::UnknownSeries), 2);
 }
+
+/// The reshard loop adds shards when one cannot keep up, and order still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reshards_up_when_behind() {
+    let receiver = Receiver::start().await;
+    receiver.set_max_delay(Duration::from_millis(100));
+    let configs = remote_write_configs(&format!(
+        "  - url: {}\n    queue_config:\n      min_shards: 1\n      max_shards: 8\n      max_samples_per_send: 10\n      batch_send_deadline: 20ms\n",
+        receiver.url
+    ));
+    let options = RemoteWriteOptions {
+        flush_deadline: Duration::from_secs(5),
+        shard_update_interval: Duration::from_millis(250),
+    };
+    let rw = RemoteWrite::with_options(&configs, &BTreeMap::new(), options).unwrap();
+    let m = metrics(&rw);
+    for s in 0..20 {
+        rw.series(s, &labels(&[("__name__", "m"), ("s", &s.to_string())]));
+    }
+    // About 2000 samples/s; one shard sends about 200/s.
+    let t = now_ms();
+    let mut sent = 0;
+    for step in 0..150i64 {
+        rw.append(
+            &(0..20)
+                .map(|s| sample(s, t + step, 1.0))
+                .collect::<Vec<_>>(),
+        );
+        sent += 20;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    receiver
+        .wait_for_samples(sent, Duration::from_secs(30))
+        .await;
+    assert!(get(&m.reshards) >= 1, "no reshard");
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for (labels, ts, _) in receiver.accepted_samples() {
+        if let Some(prev) = last.insert(labels["s"].clone(), ts) {
+            assert!(ts > prev, "series {}: {ts} after {prev}", labels["s"]);
+        }
+    }
+    rw.shutdown().await;
+}

@@ -306,6 +306,12 @@ remote_write:
     assert!(rw.endpoint_labels(1, 2).is_some());
     let metrics_b = Arc::clone(&rw.metrics()[1].metrics);
 
+    // The same config again (relabel rules included) keeps both queues.
+    let before: Vec<_> = rw.metrics().into_iter().map(|m| m.metrics).collect();
+    rw.apply(&load(yaml_a), &ext(&[("replica", "r0")])).unwrap();
+    let after: Vec<_> = rw.metrics().into_iter().map(|m| m.metrics).collect();
+    assert!(before.iter().zip(&after).all(|(a, b)| Arc::ptr_eq(a, b)));
+
     // Reload: endpoint b unchanged (kept, same counters), a changed (relabel removed).
     let yaml_b = r#"
 remote_write:
