@@ -1,0 +1,432 @@
+//! A set of shards: bounded per-shard queues of samples and the task that batches, encodes and
+//! sends each of them (P: `queue_manager.go` `shards`, `queue`, `runShard`).
+//!
+//! Queue policy. A sample goes to shard `series % shards`, so one series is always sent by one
+//! task, in order. Each shard holds one partial batch plus at most
+//! `max(1, capacity / max_samples_per_send)` full batches waiting to be sent, that is about
+//! `capacity + max_samples_per_send` samples, plus the batch in flight. Enqueuing never waits:
+//! when the shard is full the *new* sample is dropped and counted as
+//! `dropped{reason="queue_full"}`. (Prometheus blocks instead, which back-pressures its WAL
+//! reader; we have no WAL yet, and scrapes must never wait for the network. Dropping the newest
+//! sample keeps what is queued in order.)
+//!
+//! Ordering across a reshard: a new set is created and takes all new samples at once, but its
+//! tasks send nothing until every task of the set before it has exited, and those exit only
+//! once their queues are empty (or at a hard shutdown). So every sample of a series queued
+//! before the reshard is sent before any queued after it.
+
+use super::encode::{Entry, RequestEncoder};
+use super::metrics::{DropReason, EwmaRate, RemoteWriteMetrics};
+use super::send::{Outcome, Sender};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+/// Settings of one endpoint's sending, from its `queue_config`.
+#[derive(Clone, Debug)]
+pub(crate) struct QueueParams {
+    pub capacity: usize,
+    pub max_samples_per_send: usize,
+    pub batch_send_deadline: Duration,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub sample_age_limit: Option<Duration>,
+}
+
+/// What the send tasks of an endpoint share.
+pub(crate) struct Core {
+    pub name: String,
+    pub url: String,
+    pub params: QueueParams,
+    pub sender: Sender,
+    pub metrics: Arc<RemoteWriteMetrics>,
+    /// Becomes true for a hard shutdown: in-flight requests are abandoned, queues dropped.
+    pub cancel: watch::Receiver<bool>,
+    pub data_in: EwmaRate,
+    pub data_dropped: EwmaRate,
+    pub data_out: EwmaRate,
+    /// Nanoseconds spent sending.
+    pub data_out_duration: EwmaRate,
+    /// Unix ms of the last finished send (success or final failure).
+    pub last_send_ms: AtomicI64,
+    /// Unix ms until which resharding is off because a send is being retried.
+    pub reshard_disabled_until_ms: AtomicI64,
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct ShardState {
+    partial: Vec<Entry>,
+    full: VecDeque<Vec<Entry>>,
+    /// Emptied batches for reuse.
+    pool: Vec<Vec<Entry>>,
+    /// No more samples come; send what is left without waiting for the deadline, then exit.
+    closing: bool,
+}
+
+struct Shard {
+    state: Mutex<ShardState>,
+    wake: Notify,
+}
+
+/// The shards of one endpoint between two reshards.
+pub(crate) struct ShardSet {
+    shards: Box<[Shard]>,
+    max_batch: usize,
+    max_full: usize,
+    /// Tasks still running; the last one to exit sets `done`.
+    running: AtomicUsize,
+    done: watch::Sender<bool>,
+    /// The set before this one: its tasks must all have exited before this set sends.
+    previous_done: Option<watch::Receiver<bool>>,
+}
+
+impl ShardSet {
+    pub fn new(
+        shards: usize,
+        params: &QueueParams,
+        previous_done: Option<watch::Receiver<bool>>,
+    ) -> ShardSet {
+        let max_batch = params.max_samples_per_send.max(1);
+        let max_full = (params.capacity / max_batch).max(1);
+        ShardSet {
+            shards: (0..shards.max(1))
+                .map(|_| Shard {
+                    state: Mutex::new(ShardState {
+                        partial: Vec::new(),
+                        full: VecDeque::new(),
+                        pool: Vec::new(),
+                        closing: false,
+                    }),
+                    wake: Notify::new(),
+                })
+                .collect(),
+            max_batch,
+            max_full,
+            running: AtomicUsize::new(0),
+            done: watch::channel(false).0,
+            previous_done,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Samples one shard can hold (full batches plus the partial one).
+    pub fn shard_capacity(&self) -> usize {
+        (self.max_full + 1) * self.max_batch
+    }
+
+    /// Queues `entry` on its series' shard; false when that shard is full (or closed).
+    pub fn enqueue(&self, entry: Entry) -> bool {
+        let shard = &self.shards[(entry.series % self.shards.len() as u64) as usize];
+        let mut state = shard.state.lock();
+        if state.closing {
+            return false;
+        }
+        let mut published = false;
+        if state.partial.len() >= self.max_batch {
+            if state.full.len() >= self.max_full {
+                return false;
+            }
+            Self::publish(&mut state, self.max_batch);
+            published = true;
+        }
+        state.partial.push(entry);
+        if state.partial.len() == self.max_batch && state.full.len() < self.max_full {
+            Self::publish(&mut state, self.max_batch);
+            published = true;
+        }
+        drop(state);
+        if published {
+            shard.wake.notify_one();
+        }
+        true
+    }
+
+    fn publish(state: &mut ShardState, max_batch: usize) {
+        let next = state
+            .pool
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(max_batch));
+        let batch = std::mem::replace(&mut state.partial, next);
+        state.full.push_back(batch);
+    }
+
+    /// Stops taking samples; the tasks send what is queued at once and exit.
+    pub fn close(&self) {
+        for shard in self.shards.iter() {
+            shard.state.lock().closing = true;
+            shard.wake.notify_one();
+        }
+    }
+
+    /// A receiver that becomes true when every task of this set has exited.
+    pub fn done(&self) -> watch::Receiver<bool> {
+        self.done.subscribe()
+    }
+
+    pub fn is_done(&self) -> bool {
+        *self.done.borrow()
+    }
+
+    /// Whether the set before this one has finished (no reshard runs while one is flushing).
+    pub fn previous_finished(&self) -> bool {
+        self.previous_done.as_ref().is_none_or(|rx| *rx.borrow())
+    }
+
+    /// Starts one task per shard.
+    pub fn spawn(self: &Arc<Self>, core: &Arc<Core>) {
+        self.running.store(self.shards.len(), Ordering::SeqCst);
+        for index in 0..self.shards.len() {
+            let set = Arc::clone(self);
+            let core = Arc::clone(core);
+            tokio::spawn(async move {
+                let _exit = ExitGuard(Arc::clone(&set));
+                run_shard(&core, &set, index).await;
+            });
+        }
+    }
+
+    /// Takes what the shard still queues (for a hard shutdown).
+    fn drain(&self, index: usize) -> usize {
+        let mut state = self.shards[index].state.lock();
+        let n = state.partial.len() + state.full.iter().map(Vec::len).sum::<usize>();
+        state.partial = Vec::new();
+        state.full.clear();
+        state.closing = true;
+        n
+    }
+}
+
+/// Marks a task's exit, also on panic.
+struct ExitGuard(Arc<ShardSet>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.done.send_replace(true);
+        }
+    }
+}
+
+enum Next {
+    Batch(Vec<Entry>),
+    Wait,
+    Exit,
+}
+
+/// Resolves when a hard shutdown was asked for (never, if the sender side is gone).
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn run_shard(core: &Arc<Core>, set: &ShardSet, index: usize) {
+    let mut cancel = core.cancel.clone();
+    let shard = &set.shards[index];
+    if let Some(previous) = &set.previous_done {
+        let mut previous = previous.clone();
+        tokio::select! {
+            // An error means the previous set is gone, and with it all its tasks.
+            _ = previous.wait_for(|d| *d) => {}
+            _ = cancelled(&mut cancel) => {}
+        }
+    }
+    let deadline_after = core.params.batch_send_deadline;
+    let mut deadline = Instant::now() + deadline_after;
+    let mut encoder = RequestEncoder::default();
+    loop {
+        if *cancel.borrow() {
+            let n = set.drain(index);
+            shutdown_drop(core, n);
+            return;
+        }
+        let next = {
+            let mut state = shard.state.lock();
+            if let Some(batch) = state.full.pop_front() {
+                Next::Batch(batch)
+            } else if !state.partial.is_empty()
+                && (state.closing
+                    || state.partial.len() >= set.max_batch
+                    || Instant::now() >= deadline)
+            {
+                let fresh = state.pool.pop().unwrap_or_default();
+                Next::Batch(std::mem::replace(&mut state.partial, fresh))
+            } else if state.closing {
+                Next::Exit
+            } else {
+                if Instant::now() >= deadline {
+                    deadline = Instant::now() + deadline_after;
+                }
+                Next::Wait
+            }
+        };
+        match next {
+            Next::Batch(mut batch) => {
+                let sent = send_batch(core, &mut encoder, &mut batch, &mut cancel).await;
+                if !sent {
+                    // Cancelled in flight: the batch was counted as dropped.
+                    continue;
+                }
+                batch.clear();
+                let mut state = shard.state.lock();
+                if state.pool.len() <= set.max_full {
+                    state.pool.push(batch);
+                }
+                deadline = Instant::now() + deadline_after;
+            }
+            Next::Exit => return,
+            Next::Wait => {
+                tokio::select! {
+                    _ = shard.wake.notified() => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    _ = cancelled(&mut cancel) => {}
+                }
+            }
+        }
+    }
+}
+
+fn shutdown_drop(core: &Core, n: usize) {
+    if n > 0 {
+        core.metrics.add_dropped(DropReason::Shutdown, n as u64);
+        core.metrics
+            .samples_pending
+            .fetch_sub(n as i64, Ordering::Relaxed);
+        tracing::error!(remote_name = %core.name, url = %core.url, count = n, "failed to flush all samples on shutdown");
+    }
+}
+
+/// Removes samples older than `sample_age_limit`; true when some were removed.
+fn drop_too_old(core: &Core, batch: &mut Vec<Entry>) -> bool {
+    let Some(limit) = core.params.sample_age_limit else {
+        return false;
+    };
+    let oldest_ok = unix_ms(SystemTime::now()) - limit.as_millis() as i64;
+    let before = batch.len();
+    batch.retain(|e| e.timestamp_ms >= oldest_ok);
+    let removed = before - batch.len();
+    if removed > 0 {
+        core.metrics.add_dropped(DropReason::TooOld, removed as u64);
+        core.metrics
+            .samples_pending
+            .fetch_sub(removed as i64, Ordering::Relaxed);
+        core.data_dropped.incr(removed as u64);
+    }
+    removed > 0
+}
+
+/// Sends one batch until it is accepted or fails for good (P: `sendSamplesWithBackoff`,
+/// `sendWriteRequestWithBackoff`). False when a hard shutdown abandoned it.
+async fn send_batch(
+    core: &Core,
+    encoder: &mut RequestEncoder,
+    batch: &mut Vec<Entry>,
+    cancel: &mut watch::Receiver<bool>,
+) -> bool {
+    let metrics = &core.metrics;
+    let started = std::time::Instant::now();
+    drop_too_old(core, batch);
+    let mut body = match encode(encoder, batch) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(remote_name = %core.name, url = %core.url, %error, "cannot encode remote write request");
+            finish(core, batch, started, false);
+            metrics.add_failed(None, batch.len() as u64);
+            return true;
+        }
+    };
+    let mut backoff = core.params.min_backoff;
+    let mut attempt: u32 = 0;
+    loop {
+        if batch.is_empty() {
+            return true;
+        }
+        let outcome = tokio::select! {
+            outcome = core.sender.attempt(body.clone(), attempt) => outcome,
+            _ = cancelled(cancel) => {
+                shutdown_drop(core, batch.len());
+                return false;
+            }
+        };
+        match outcome {
+            Outcome::Sent => {
+                RemoteWriteMetrics::add(&metrics.samples_sent, batch.len() as u64);
+                RemoteWriteMetrics::add(&metrics.requests_sent, 1);
+                RemoteWriteMetrics::add(&metrics.bytes_sent, body.len() as u64);
+                finish(core, batch, started, true);
+                return true;
+            }
+            Outcome::Failed { status, error } => {
+                tracing::error!(remote_name = %core.name, url = %core.url, samples = batch.len(), %error, "non-recoverable error, dropping the batch");
+                RemoteWriteMetrics::add(&metrics.bytes_sent, body.len() as u64);
+                metrics.add_failed(status, batch.len() as u64);
+                finish(core, batch, started, true);
+                return true;
+            }
+            Outcome::Retry { retry_after, error } => {
+                let sleep = retry_after.unwrap_or(backoff);
+                // Never reshard while retrying: more shards would make it worse.
+                let until = unix_ms(SystemTime::now()) + 2 * sleep.as_millis() as i64;
+                core.reshard_disabled_until_ms
+                    .fetch_max(until, Ordering::Relaxed);
+                tokio::select! {
+                    _ = tokio::time::sleep(sleep) => {}
+                    _ = cancelled(cancel) => {
+                        shutdown_drop(core, batch.len());
+                        return false;
+                    }
+                }
+                tracing::warn!(remote_name = %core.name, url = %core.url, %error, retry_in = ?sleep, "failed to send batch, retrying");
+                RemoteWriteMetrics::add(&metrics.requests_retried, 1);
+                RemoteWriteMetrics::add(&metrics.samples_retried, batch.len() as u64);
+                backoff = (sleep * 2).min(core.params.max_backoff);
+                attempt += 1;
+                if drop_too_old(core, batch) {
+                    match encode(encoder, batch) {
+                        Ok(b) => body = b,
+                        Err(error) => {
+                            tracing::error!(remote_name = %core.name, url = %core.url, %error, "cannot encode remote write request");
+                            metrics.add_failed(None, batch.len() as u64);
+                            finish(core, batch, started, false);
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn encode(encoder: &mut RequestEncoder, batch: &[Entry]) -> Result<Bytes, snap::Error> {
+    encoder
+        .encode_compressed(batch.iter())
+        .map(Bytes::copy_from_slice)
+}
+
+/// Bookkeeping once a batch is done with, whatever the outcome.
+fn finish(core: &Core, batch: &[Entry], started: std::time::Instant, update_sent_timestamp: bool) {
+    let n = batch.len() as u64;
+    core.metrics
+        .samples_pending
+        .fetch_sub(n as i64, Ordering::Relaxed);
+    core.data_out.incr(n);
+    core.data_out_duration
+        .incr(started.elapsed().as_nanos() as u64);
+    core.last_send_ms
+        .store(unix_ms(SystemTime::now()), Ordering::Relaxed);
+    if update_sent_timestamp && let Some(highest) = batch.iter().map(|e| e.timestamp_ms).max() {
+        RemoteWriteMetrics::set_max(&core.metrics.highest_sent_timestamp_ms, highest);
+    }
+}
