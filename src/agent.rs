@@ -2,6 +2,7 @@
 
 use crate::cli::Flags;
 use crate::config::{Config, ConfigErrors, load_file};
+use crate::remote_write::RemoteWrite;
 use crate::sd::TargetGroup;
 use crate::targets::targets_from_groups;
 use crate::telemetry::{JobLabels, JobStateLabels, Telemetry};
@@ -27,6 +28,8 @@ pub enum AgentError {
         address: String,
         source: std::io::Error,
     },
+    #[error("cannot start remote write: {0}")]
+    RemoteWrite(String),
     #[error("web server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -119,7 +122,10 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
 
     Telemetry::get().record_reload(true);
     let config = Arc::new(config);
-    let sink: Arc<dyn crate::remote_write::SampleSink> = Arc::new(CountingSink::default());
+    let remote_write = Arc::new(
+        RemoteWrite::new(&config.remote_write, &config.global.external_labels).map_err(AgentError::RemoteWrite)?,
+    );
+    let sink: Arc<dyn crate::remote_write::SampleSink> = remote_write.clone();
     let scrape = Arc::new(crate::scrape::Manager::new(sink));
     Telemetry::get().register_scrape(scrape.counters());
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
@@ -148,6 +154,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         reload_rx,
         config_tx,
         discovery,
+        remote_write.clone(),
     ));
 
     tracing::info!(address = %flags.web_listen_address, config = %flags.config_file.display(), "promshard started");
@@ -158,6 +165,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         .map_err(AgentError::Serve)?;
     state.set_ready(false);
     state.scrape.stop_all();
+    remote_write.shutdown().await;
     tracing::info!("promshard stopped");
     Ok(())
 }
@@ -188,6 +196,7 @@ async fn handle_reloads(
     mut requests: mpsc::Receiver<ReloadRequest>,
     config_tx: watch::Sender<Arc<Config>>,
     discovery: crate::sd::Manager,
+    remote_write: Arc<RemoteWrite>,
 ) {
     let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -204,7 +213,18 @@ async fn handle_reloads(
             },
             Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => None,
         };
-        let result = match load_file(&path) {
+        let loaded = load_file(&path).map_err(|errors| {
+            log_config_errors(&errors);
+            errors.to_string()
+        });
+        // Remote write first: if its clients cannot be built, nothing changes.
+        let applied = loaded.and_then(|config| {
+            remote_write
+                .apply(&config.remote_write, &config.global.external_labels)
+                .map(|()| config)
+                .map_err(|e| format!("cannot apply remote_write: {e}"))
+        });
+        let result = match applied {
             Ok(config) => {
                 let config = Arc::new(config);
                 apply_discovery(&discovery, &config);
@@ -214,11 +234,10 @@ async fn handle_reloads(
                 tracing::info!(file = %path.display(), "completed loading of configuration file");
                 Ok(())
             }
-            Err(errors) => {
+            Err(error) => {
                 Telemetry::get().record_reload(false);
-                log_config_errors(&errors);
-                tracing::error!(file = %path.display(), "reload failed; keeping the running configuration");
-                Err(errors.to_string())
+                tracing::error!(file = %path.display(), %error, "reload failed; keeping the running configuration");
+                Err(error)
             }
         };
         if let Some(reply) = reply {
@@ -243,18 +262,3 @@ async fn shutdown_signal() {
     tracing::info!("received shutdown signal");
 }
 
-/// Counts what would be sent until remote write is wired in.
-#[derive(Default)]
-struct CountingSink {
-    samples: std::sync::atomic::AtomicU64,
-}
-
-impl crate::remote_write::SampleSink for CountingSink {
-    fn series(&self, _series: crate::remote_write::SeriesRef, _labels: &crate::labels::Labels) {}
-
-    fn append(&self, samples: &[crate::remote_write::Sample]) {
-        self.samples.fetch_add(samples.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn forget(&self, _series: crate::remote_write::SeriesRef) {}
-}
