@@ -1,8 +1,28 @@
 //! Zero-copy parsers for the Prometheus text format (0.0.4, 1.0.0) and OpenMetrics 1.0
-//! (P: `model/textparse/`). Interface fixed here; bodies come with the parser work.
+//! (P: `model/textparse/`).
+//!
+//! Both are pull parsers over the response body: [`Parser::next_entry`] returns borrowed
+//! slices and allocates nothing for samples; [`Parser::series_labels`] decodes the labels
+//! of the last sample only when the caller's series cache misses. The lexers are ports of
+//! Prometheus' golex state machines, so token boundaries, accepted quirks and error
+//! messages match `promparse.go` / `openmetricsparse.go` (see `lex.rs`).
 
 use std::borrow::Cow;
 use std::fmt;
+
+mod content_type;
+mod goutil;
+mod lex;
+mod om;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+use lex::LNAME_CONT;
+
+/// Prometheus' `value.NormalNaN`: the bits every parsed NaN is normalised to.
+pub const NORMAL_NAN: u64 = 0x7ff8_0000_0000_0001;
 
 /// The exposition format, chosen from the response Content-Type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,8 +35,7 @@ pub enum Format {
 /// case-insensitively, parameters ignored); anything else (blank, unparsable, protobuf,
 /// unknown) → `None`, so the caller applies `fallback_scrape_protocol` or fails the scrape.
 pub fn format_from_content_type(content_type: &str) -> Option<Format> {
-    let _ = content_type;
-    todo!("parser")
+    content_type::format_from_content_type(content_type)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,31 +100,290 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// Positions of the sample last returned, for lazy label decoding.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Cur {
+    /// The raw series bytes `[start, end)`.
+    pub(crate) series: (usize, usize),
+    /// The metric name (quotes stripped for `{"name",...}`); `None` while unset.
+    pub(crate) name: Option<(usize, usize)>,
+    /// The `{` of the label set, if any.
+    pub(crate) lbrace: Option<usize>,
+    /// The exemplar's `{...}` (OpenMetrics).
+    pub(crate) exemplar: Option<(usize, usize)>,
+}
+
+enum Inner<'a> {
+    Text(text::TextParser<'a>),
+    Om(om::OmParser<'a>),
+}
+
+enum Status {
+    Running,
+    Done,
+    Failed(ParseError),
+}
+
 /// A pull parser over one response body.
 pub struct Parser<'a> {
     body: &'a [u8],
     format: Format,
+    inner: Inner<'a>,
+    status: Status,
+    /// Whether the last entry returned was a sample.
+    on_series: bool,
 }
 
 impl<'a> Parser<'a> {
     pub fn new(body: &'a [u8], format: Format) -> Self {
-        Parser { body, format }
+        let inner = match format {
+            Format::PrometheusText => Inner::Text(text::TextParser::new(body)),
+            Format::OpenMetrics => Inner::Om(om::OmParser::new(body)),
+        };
+        Parser {
+            body,
+            format,
+            inner,
+            status: Status::Running,
+            on_series: false,
+        }
     }
 
-    /// The next entry; `Ok(None)` at the end of a valid body.
+    /// The format this parser reads.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The current TYPE: the last `# TYPE` line seen anywhere so far (Prometheus' quirk:
+    /// it is not reset when a new family starts). `Unknown` before any TYPE line.
+    pub fn metric_type(&self) -> MetricType {
+        match &self.inner {
+            Inner::Text(p) => p.mtype,
+            Inner::Om(p) => p.mtype,
+        }
+    }
+
+    fn cur(&self) -> &Cur {
+        match &self.inner {
+            Inner::Text(p) => &p.cur,
+            Inner::Om(p) => &p.cur,
+        }
+    }
+
+    /// The next entry; `Ok(None)` at the end of a valid body. Comments are skipped. After
+    /// an error every further call returns the same error; after the end, `Ok(None)`.
+    #[inline]
     pub fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
-        let _ = (self.body, self.format);
-        todo!("parser")
+        match &self.status {
+            Status::Running => {}
+            Status::Done => return Ok(None),
+            Status::Failed(e) => return Err(e.clone()),
+        }
+        let (res, pstart) = match &mut self.inner {
+            Inner::Text(p) => (p.next_entry(), p.pstart),
+            Inner::Om(p) => (p.next_entry(), p.pstart),
+        };
+        match res {
+            Ok(Some(e)) => {
+                self.on_series = matches!(e, Entry::Series { .. });
+                Ok(Some(e))
+            }
+            Ok(None) => {
+                self.on_series = false;
+                self.status = Status::Done;
+                Ok(None)
+            }
+            Err(message) => {
+                self.on_series = false;
+                let err = ParseError {
+                    line: self.line_of(pstart),
+                    message,
+                };
+                self.status = Status::Failed(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    /// 1-based line number of byte offset `pos`.
+    fn line_of(&self, pos: usize) -> usize {
+        let pos = pos.min(self.body.len());
+        1 + memchr::memchr_iter(b'\n', &self.body[..pos]).count()
+    }
+
+    fn error_here(&self, message: String) -> ParseError {
+        ParseError {
+            line: self.line_of(self.cur().series.0),
+            message,
+        }
     }
 
     /// Decodes the metric name (as `__name__`) and labels of the series last returned by
-    /// [`Parser::next_entry`] into `out`, unescaped, sorted by name (duplicates kept), with
-    /// `le`/`quantile` normalised under the current TYPE (spec §5.2).
+    /// [`Parser::next_entry`] into `out` (cleared first), unescaped, sorted by name
+    /// (duplicates kept, in order of appearance), with `le`/`quantile` normalised under
+    /// the current TYPE (spec §5.2). Leaves `out` empty when the last entry was not a
+    /// sample. Fails only on a quoted name that is not valid UTF-8 (Prometheus would fail
+    /// the scrape on it later, as an invalid label name).
     pub fn series_labels(
         &self,
         out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
     ) -> Result<(), ParseError> {
-        let _ = out;
-        todo!("parser")
+        out.clear();
+        if !self.on_series {
+            return Ok(());
+        }
+        let cur = *self.cur();
+        let b = self.body;
+        let mtype = self.metric_type();
+        if let Some((s, e)) = cur.name {
+            let name = std::str::from_utf8(&b[s..e]).map_err(|_| {
+                self.error_here(format!(
+                    "invalid UTF-8 metric name: {}",
+                    goutil::go_quote(&b[s..e])
+                ))
+            })?;
+            out.push((Cow::Borrowed("__name__"), goutil::unescape_lval(name)));
+        }
+        if let Some(lb) = cur.lbrace {
+            let mut err = None;
+            scan_labels(b, lb, cur.series.1, |n, v| {
+                if err.is_some() {
+                    return;
+                }
+                let Ok(name) = std::str::from_utf8(n) else {
+                    err = Some(format!("invalid UTF-8 label name: {}", goutil::go_quote(n)));
+                    return;
+                };
+                let Ok(value) = std::str::from_utf8(v) else {
+                    err = Some(format!(
+                        "invalid UTF-8 label value: {}",
+                        goutil::go_quote(v)
+                    ));
+                    return;
+                };
+                let name = goutil::unescape_lval(name);
+                let mut value = goutil::unescape_lval(value);
+                let normalise = match mtype {
+                    MetricType::Summary => name == "quantile",
+                    MetricType::Histogram => name == "le",
+                    _ => false,
+                };
+                if normalise && let Some(f) = goutil::go_parse_float(value.as_bytes()) {
+                    value = Cow::Owned(goutil::format_openmetrics_float(f));
+                }
+                out.push((name, value));
+            });
+            if let Some(message) = err {
+                out.clear();
+                return Err(self.error_here(message));
+            }
+        }
+        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(())
     }
+
+    /// The labels of the exemplar of the series last returned (OpenMetrics), sorted by
+    /// name, as Prometheus reads them: quoted names lose their quotes, but names and values
+    /// are not unescaped. Leaves `out` empty when there is no exemplar.
+    pub fn exemplar_labels(
+        &self,
+        out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    ) -> Result<(), ParseError> {
+        out.clear();
+        if !self.on_series {
+            return Ok(());
+        }
+        let Some((lb, end)) = self.cur().exemplar else {
+            return Ok(());
+        };
+        let mut err = None;
+        scan_labels(self.body, lb, end, |n, v| {
+            match (std::str::from_utf8(n), std::str::from_utf8(v)) {
+                (Ok(n), Ok(v)) => out.push((Cow::Borrowed(n), Cow::Borrowed(v))),
+                _ => {
+                    err.get_or_insert_with(|| {
+                        format!("invalid UTF-8 exemplar label: {}", goutil::go_quote(n))
+                    });
+                }
+            }
+        });
+        if let Some(message) = err {
+            out.clear();
+            return Err(self.error_here(message));
+        }
+        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(())
+    }
+}
+
+/// Walks the label pairs of an already validated `{...}` at `b[lbrace..end]` (`end` is
+/// just past the `}`), calling `f(name, value)` with raw bytes (quotes stripped). A quoted
+/// metric name inside the braces is skipped. Separators are spaces, tabs, commas, and the
+/// NULs the lexers skip after a value's closing quote or the whitespace after `=`.
+fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+    let close = end.saturating_sub(1).min(b.len());
+    let mut j = lbrace + 1;
+    while j < close {
+        match b[j] {
+            b' ' | b'\t' | b',' | 0 => {
+                j += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let (name, after) = if b[j] == b'"' {
+            let k = skip_quoted(b, j, close, false);
+            (&b[j + 1..k.saturating_sub(1).max(j + 1)], k)
+        } else {
+            let mut k = j;
+            while k < close && LNAME_CONT[b[k] as usize] {
+                k += 1;
+            }
+            if k == j {
+                // Not a label name: cannot happen on a validated series; stop.
+                return;
+            }
+            (&b[j..k], k)
+        };
+        j = after;
+        while j < close && matches!(b[j], b' ' | b'\t') {
+            j += 1;
+        }
+        if j >= close || b[j] != b'=' {
+            // `{"metric.name", ...}`
+            continue;
+        }
+        j += 1;
+        while j < close && matches!(b[j], b' ' | b'\t' | 0) {
+            j += 1;
+        }
+        if j >= close || b[j] != b'"' {
+            return;
+        }
+        let k = skip_quoted(b, j, close, true);
+        f(name, &b[j + 1..k.saturating_sub(1).max(j + 1)]);
+        j = k;
+    }
+}
+
+/// Index just past the closing quote of the quoted string at `b[j]`. In label values a
+/// backslash escapes the next non-NUL byte (the lexers skip NULs there).
+fn skip_quoted(b: &[u8], j: usize, limit: usize, skip_nul: bool) -> usize {
+    let mut k = j + 1;
+    while k < limit {
+        match b[k] {
+            b'"' => return k + 1,
+            b'\\' => {
+                k += 1;
+                if skip_nul {
+                    while k < limit && b[k] == 0 {
+                        k += 1;
+                    }
+                }
+                k += 1;
+            }
+            _ => k += 1,
+        }
+    }
+    limit
 }
