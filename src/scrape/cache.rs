@@ -58,8 +58,6 @@ pub struct SeriesCache {
     pub scrape: u64,
     /// Number of the last successful scrape, whose tracked series are checked for staleness.
     pub last_success: u64,
-    /// Stale markers already written after a failed scrape (written once per failure run).
-    pub stale_written_after_failure: bool,
 }
 
 impl SeriesCache {
@@ -71,11 +69,12 @@ impl SeriesCache {
         self.entries.is_empty()
     }
 
-    /// Drops entries not seen in the last two scrapes; returns refs the sink may forget.
+    /// Drops entries not seen in this scrape, as Prometheus flushes its scrape cache; returns
+    /// refs the sink may forget.
     pub fn evict(&mut self, forget: &mut Vec<SeriesRef>) {
         let scrape = self.scrape;
         self.entries.retain(|_, entry| {
-            let keep = entry.last_seen + 2 > scrape;
+            let keep = entry.last_seen == scrape;
             if !keep && let Some(series) = entry.series {
                 forget.push(series);
             }

@@ -147,10 +147,13 @@ pub async fn run(
     let key = current.target.key();
     let mut slot = next_slot(key, current.job.scrape_interval.as_millis() as i64, now_ms());
     let mut last_scraped_slot: Option<i64> = None;
+    // The manager drops its config sender when it stops a loop: a closed config channel must
+    // not end the loop before the stop request is handled.
+    let mut config_open = true;
     loop {
         let wait = Duration::from_millis((slot - now_ms()).max(0) as u64);
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            biased;
             changed = stop.changed() => {
                 let how = if changed.is_ok() { *stop.borrow() } else { Some(Stop::Quietly) };
                 if how == Some(Stop::WithStaleness) && let Some(last) = last_scraped_slot {
@@ -163,11 +166,15 @@ pub async fn run(
                         scratch.batch.push(Sample { series, timestamp_ms: stale_ts, value_bits: STALE_NAN });
                     }
                     sink.append(&scratch.batch);
+                    scratch.forget_evicted(sink.as_ref());
                 }
                 return;
             }
-            changed = config.changed() => {
-                if changed.is_err() { return; }
+            changed = config.changed(), if config_open => {
+                if changed.is_err() {
+                    config_open = false;
+                    continue;
+                }
                 let new = config.borrow_and_update().clone();
                 let interval_changed = new.job.scrape_interval != current.job.scrape_interval;
                 if new.job.extra_scrape_metrics != current.job.extra_scrape_metrics {
@@ -180,6 +187,7 @@ pub async fn run(
                 }
                 continue;
             }
+            _ = tokio::time::sleep(wait) => {}
         }
         scrape_once(&current, &ctx, &synthetic, &mut cache, &mut scratch, sink.as_ref(), &status, &counters, slot).await;
         last_scraped_slot = Some(slot);
@@ -275,6 +283,7 @@ async fn scrape_once(
         report(size, if result.is_ok() { body_size as f64 } else { body_size.min(0) as f64 });
     }
     sink.append(&scratch.batch);
+    scratch.forget_evicted(sink);
     counters.record_scrape(&result, &stats, scratch.batch.len());
     let mut status = status.lock();
     status.up = Some(result.is_ok());
