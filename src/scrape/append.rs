@@ -53,7 +53,7 @@ pub struct AppendError {
     pub message: String,
     pub scraped: u64,
     pub post_relabel: u64,
-    /// 0 when a limit was hit.
+    /// New series appended before a limit was hit.
     pub added: u64,
 }
 
@@ -91,13 +91,15 @@ pub fn append_scrape(
         Ok(mut stats) => {
             write_stale_markers(cache, scratch, scrape_ts);
             stats.appended = scratch.batch.len() as u64;
-            finish_scrape(cache, sink, scratch);
+            finish_scrape(cache, scratch);
             Ok(stats)
         }
         Err(error) => {
+            // Roll back what the failed scrape appended; the entries it saw stay cached.
             for (key, before) in scratch.undo.drain(..) {
                 if let Some(entry) = cache.entries.get_mut(&key) {
-                    *entry = before;
+                    entry.last_timestamp = before.last_timestamp;
+                    entry.last_tracked = before.last_tracked;
                 }
             }
             scratch.batch.clear();
@@ -105,18 +107,25 @@ pub fn append_scrape(
             // A failed scrape counts as an empty one for staleness: every series of the last
             // successful scrape gets one stale marker, later failures add none.
             write_stale_markers(cache, scratch, scrape_ts);
-            finish_scrape(cache, sink, scratch);
+            finish_scrape(cache, scratch);
             Err(error)
         }
     }
 }
 
-fn finish_scrape(cache: &mut SeriesCache, sink: &dyn SampleSink, scratch: &mut Scratch) {
+fn finish_scrape(cache: &mut SeriesCache, scratch: &mut Scratch) {
     cache.last_success = cache.scrape;
     scratch.forget.clear();
     cache.evict(&mut scratch.forget);
-    for series in scratch.forget.drain(..) {
-        sink.forget(series);
+}
+
+impl Scratch {
+    /// Tells the sink about series evicted by the last scrape; call after appending its batch
+    /// (which may hold their stale markers).
+    pub fn forget_evicted(&mut self, sink: &dyn SampleSink) {
+        for series in self.forget.drain(..) {
+            sink.forget(series);
+        }
     }
 }
 
@@ -199,7 +208,9 @@ fn append_body(
             continue;
         };
         stats.post_relabel += 1;
-        if entry.last_seen != cache.scrape && (cache.last_success == 0 || entry.last_seen != cache.last_success) {
+        // New to the cache (entries not seen in a scrape are evicted at its end), counted
+        // only while the sample limit holds.
+        if entry.last_seen == 0 && (ctx.sample_limit == 0 || stats.post_relabel <= ctx.sample_limit) {
             stats.added += 1;
         }
         scratch.undo.push((key, *entry));
@@ -219,7 +230,7 @@ fn append_body(
         scratch.batch.push(Sample { series, timestamp_ms: timestamp, value_bits: value.to_bits() });
     }
     if ctx.sample_limit > 0 && stats.post_relabel > ctx.sample_limit {
-        return Err(AppendError { added: 0, ..fail("sample limit exceeded".into(), &stats) });
+        return Err(fail("sample limit exceeded".into(), &stats));
     }
     Ok(stats)
 }
