@@ -123,7 +123,8 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     Telemetry::get().record_reload(true);
     let config = Arc::new(config);
     let remote_write = Arc::new(
-        RemoteWrite::new(&config.remote_write, &config.global.external_labels).map_err(AgentError::RemoteWrite)?,
+        RemoteWrite::new(&config.remote_write, &config.global.external_labels)
+            .map_err(AgentError::RemoteWrite)?,
     );
     let sink: Arc<dyn crate::remote_write::SampleSink> = remote_write.clone();
     let scrape = Arc::new(crate::scrape::Manager::new(sink));
@@ -261,4 +262,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("received shutdown signal");
 }
-

@@ -64,7 +64,11 @@ pub fn build(cfg: &HttpClientConfig, user_agent: &str) -> Result<HttpClient, Str
 
 /// Like [`build`], but with `decompress: false` the response body is handed over as sent,
 /// so the caller can bound the decompressed size itself (scraping's `body_size_limit`).
-pub fn build_with(cfg: &HttpClientConfig, user_agent: &str, decompress: bool) -> Result<HttpClient, String> {
+pub fn build_with(
+    cfg: &HttpClientConfig,
+    user_agent: &str,
+    decompress: bool,
+) -> Result<HttpClient, String> {
     let mut builder = reqwest::Client::builder().user_agent(user_agent);
     if !decompress {
         builder = builder.no_gzip();

@@ -77,7 +77,10 @@ impl Labels {
 
     /// Feeds `name 0xff value 0xff` for each label into `hasher` (the hashing of series refs
     /// and target keys; 0xff never occurs in UTF-8, so pairs cannot run into each other).
-    pub fn hash_into<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, hasher: &mut xxhash_rust::xxh3::Xxh3) {
+    pub fn hash_into<'a>(
+        pairs: impl Iterator<Item = (&'a str, &'a str)>,
+        hasher: &mut xxhash_rust::xxh3::Xxh3,
+    ) {
         for (name, value) in pairs {
             hasher.update(name.as_bytes());
             hasher.update(&[0xff]);

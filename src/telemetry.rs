@@ -56,19 +56,43 @@ impl Collector for ScrapeCollector {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let counters: [(&str, &str, &AtomicU64); 6] = [
             ("scrapes", "Scrapes done", &c.scrapes),
-            ("scrape_samples_appended", "Samples and stale markers written by scrapes", &c.samples_appended),
-            ("scrape_samples_out_of_order", "Samples dropped as duplicate or out of order", &c.samples_out_of_order),
-            ("scrape_samples_too_new", "Samples dropped for a timestamp too far in the future", &c.samples_too_new),
-            ("scrape_cache_hits", "Series found in the series cache", &c.cache_hits),
-            ("scrape_cache_misses", "Series decoded and relabeled on a cache miss", &c.cache_misses),
+            (
+                "scrape_samples_appended",
+                "Samples and stale markers written by scrapes",
+                &c.samples_appended,
+            ),
+            (
+                "scrape_samples_out_of_order",
+                "Samples dropped as duplicate or out of order",
+                &c.samples_out_of_order,
+            ),
+            (
+                "scrape_samples_too_new",
+                "Samples dropped for a timestamp too far in the future",
+                &c.samples_too_new,
+            ),
+            (
+                "scrape_cache_hits",
+                "Series found in the series cache",
+                &c.cache_hits,
+            ),
+            (
+                "scrape_cache_misses",
+                "Series decoded and relabeled on a cache miss",
+                &c.cache_misses,
+            ),
         ];
         for (name, help, counter) in counters {
             let value = ConstCounter::new(read(counter));
             value.encode(encoder.encode_descriptor(name, help, None, value.metric_type())?)?;
         }
         let failures = ConstCounter::new(0u64);
-        let mut family =
-            encoder.encode_descriptor("scrape_failures", "Failed scrapes by reason", None, failures.metric_type())?;
+        let mut family = encoder.encode_descriptor(
+            "scrape_failures",
+            "Failed scrapes by reason",
+            None,
+            failures.metric_type(),
+        )?;
         for (reason, counter) in [
             ("request", &c.failed_request),
             ("timeout", &c.failed_timeout),
@@ -77,7 +101,8 @@ impl Collector for ScrapeCollector {
             ("gzip", &c.failed_gzip),
             ("parse_or_limit", &c.parse_or_limit_failures),
         ] {
-            ConstCounter::new(read(counter)).encode(family.encode_family(&ReasonLabels { reason })?)?;
+            ConstCounter::new(read(counter))
+                .encode(family.encode_family(&ReasonLabels { reason })?)?;
         }
         Ok(())
     }

@@ -34,7 +34,11 @@ fn text(body: &str) -> Response {
     ([(header::CONTENT_TYPE, TEXT)], body.to_string()).into_response()
 }
 
-async fn serve(State(targets): State<Arc<Targets>>, Path(name): Path<String>, _headers: HeaderMap) -> Response {
+async fn serve(
+    State(targets): State<Arc<Targets>>,
+    Path(name): Path<String>,
+    _headers: HeaderMap,
+) -> Response {
     let phase = *targets.phase.lock();
     match name.as_str() {
         "basic" => text(
@@ -88,8 +92,12 @@ async fn serve(State(targets): State<Arc<Targets>>, Path(name): Path<String>, _h
 }
 
 async fn start_targets() -> (String, Arc<Targets>) {
-    let targets = Arc::new(Targets { phase: Mutex::new(1) });
-    let app = axum::Router::new().route("/{name}", axum::routing::get(serve)).with_state(targets.clone());
+    let targets = Arc::new(Targets {
+        phase: Mutex::new(1),
+    });
+    let app = axum::Router::new()
+        .route("/{name}", axum::routing::get(serve))
+        .with_state(targets.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -135,7 +143,10 @@ fn config(address: &str, receiver: &str, sd_file: &std::path::Path, phase: u32) 
     } else {
         ""
     };
-    jobs.push(job("reload_removed", address, drop_all).replace("metrics_path: /reload_removed", "metrics_path: /removed"));
+    jobs.push(
+        job("reload_removed", address, drop_all)
+            .replace("metrics_path: /reload_removed", "metrics_path: /removed"),
+    );
     format!(
         "global:\n  scrape_interval: 2s\n  external_labels:\n    replica: test\nscrape_configs:\n{}remote_write:\n  - url: {receiver}\n    queue_config:\n      batch_send_deadline: 1s\n    metadata_config:\n      send: false\n",
         jobs.join("")
@@ -147,7 +158,11 @@ fn normalise_float_label(value: &str) -> String {
     match value.parse::<f64>() {
         Ok(v) if v.is_finite() => {
             let text = format!("{v}");
-            if text.contains('.') || text.contains('e') { text } else { format!("{text}.0") }
+            if text.contains('.') || text.contains('e') {
+                text
+            } else {
+                format!("{text}.0")
+            }
         }
         _ => value.to_string(),
     }
@@ -169,7 +184,13 @@ fn summarise(samples: &[Received]) -> BTreeMap<String, (BTreeSet<u64>, bool)> {
         if sample.value_bits == STALE_NAN {
             entry.1 = true;
         } else if name != "scrape_duration_seconds" {
-            entry.0.insert(if f64::from_bits(sample.value_bits).is_nan() { 0x7ff8_0000_0000_0001 } else { sample.value_bits });
+            entry
+                .0
+                .insert(if f64::from_bits(sample.value_bits).is_nan() {
+                    0x7ff8_0000_0000_0001
+                } else {
+                    sample.value_bits
+                });
         }
     }
     out
@@ -183,7 +204,12 @@ fn start_prometheus_agent(config: &std::path::Path, dir: &std::path::Path, port:
         format!("--storage.agent.path={}", dir.join("agent-data").display()),
         format!("--web.listen-address=127.0.0.1:{port}"),
     ];
-    Process::spawn("prometheus-agent", &program, &args, &dir.join("prometheus.log"))
+    Process::spawn(
+        "prometheus-agent",
+        &program,
+        &args,
+        &dir.join("prometheus.log"),
+    )
 }
 
 fn describe(summary: &BTreeMap<String, (BTreeSet<u64>, bool)>) -> String {
@@ -207,7 +233,11 @@ async fn scrapes_and_writes_what_prometheus_agent_writes() {
     let their_config = dir.path().join("prometheus.yml");
     let our_config = dir.path().join("promshard.yml");
     let sd_file = dir.path().join("removed.json");
-    std::fs::write(&sd_file, format!(r#"[{{"targets": ["{address}"], "labels": {{"via": "file"}}}}]"#)).unwrap();
+    std::fs::write(
+        &sd_file,
+        format!(r#"[{{"targets": ["{address}"], "labels": {{"via": "file"}}}}]"#),
+    )
+    .unwrap();
     std::fs::write(&their_config, config(&address, &their_url, &sd_file, 1)).unwrap();
     std::fs::write(&our_config, config(&address, &our_url, &sd_file, 1)).unwrap();
     let their_dir = dir.path().join("prometheus");
@@ -234,20 +264,74 @@ async fn scrapes_and_writes_what_prometheus_agent_writes() {
     std::fs::write(&their_config, config(&address, &their_url, &sd_file, 2)).unwrap();
     std::fs::write(&our_config, config(&address, &our_url, &sd_file, 2)).unwrap();
     let client = reqwest::Client::new();
-    assert!(std::process::Command::new("kill").args(["-HUP", &prometheus.pid().to_string()]).status().unwrap().success());
-    let reload = client.post(format!("http://127.0.0.1:{our_port}/-/reload")).send().await.unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &prometheus.pid().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reload = client
+        .post(format!("http://127.0.0.1:{our_port}/-/reload"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reload.status(), 200);
     // Discovery (≤5s) plus two intervals and 10% before the stale markers, plus sending.
     tokio::time::sleep(Duration::from_secs(14)).await;
     prometheus.check_running().unwrap();
     promshard.check_running().unwrap();
 
-    let _ = std::fs::copy(&promshard.log, "/tmp/agent_promshard.log");
     let their_summary = summarise(&theirs.samples.lock());
     let our_summary = summarise(&ours.samples.lock());
-    assert!(their_summary.len() > 50, "Prometheus sent too little:\n{}", describe(&their_summary));
+    assert!(
+        their_summary.len() > 50,
+        "Prometheus sent too little:\n{}",
+        describe(&their_summary)
+    );
+    // What the scenario must have exercised, written by hand, so that equal answers are not
+    // equally empty ones.
+    let find = |needles: &[&str]| {
+        their_summary
+            .iter()
+            .find(|(key, _)| needles.iter().all(|n| key.contains(n)))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no series with {needles:?}:\n{}", describe(&their_summary)))
+    };
+    let one = 1f64.to_bits();
+    let zero = 0f64.to_bits();
+    assert!(
+        find(&["\"goes_away\""]).1,
+        "a vanished series is marked stale"
+    );
+    assert_eq!(
+        find(&["\"up\"", "\"to500\""]).0,
+        BTreeSet::from([zero, one])
+    );
+    for job in ["garbage", "limit", "duplicates", "big", "slow"] {
+        assert_eq!(
+            find(&["\"up\"", &format!("\"{job}\"")]).0,
+            BTreeSet::from([zero]),
+            "{job} fails"
+        );
+    }
+    find(&["\"conflicting\"", "\"exported_job\": \"exposed_job\""]);
+    find(&["\"conflicting\"", "\"job\": \"exposed_job\""]);
+    find(&["\"renamed_me\""]);
+    assert!(!their_summary.keys().any(|k| k.contains("drop_this")));
+    find(&["\"compressed_metric\""]);
+    find(&["\"jobs_total\""]);
+    assert!(
+        find(&["\"removed_metric\"", "sd_removed"]).1
+            && find(&["\"removed_metric\"", "reload_removed"]).1
+    );
+
     let mut differences = Vec::new();
-    for key in their_summary.keys().chain(our_summary.keys()).collect::<BTreeSet<_>>() {
+    for key in their_summary
+        .keys()
+        .chain(our_summary.keys())
+        .collect::<BTreeSet<_>>()
+    {
         let (a, b) = (their_summary.get(key), our_summary.get(key));
         if a != b {
             differences.push(format!("{key}\n  prometheus: {a:?}\n  promshard:  {b:?}"));

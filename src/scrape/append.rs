@@ -145,7 +145,11 @@ fn write_stale_markers(cache: &mut SeriesCache, scratch: &mut Scratch, scrape_ts
             continue;
         }
         entry.last_timestamp = scrape_ts;
-        scratch.batch.push(Sample { series, timestamp_ms: scrape_ts, value_bits: STALE_NAN });
+        scratch.batch.push(Sample {
+            series,
+            timestamp_ms: scrape_ts,
+            value_bits: STALE_NAN,
+        });
     }
 }
 
@@ -175,7 +179,15 @@ fn append_body(
             Ok(None) => break,
             Err(e) => return Err(fail(e.to_string(), &stats)),
         };
-        let Entry::Series { series: raw, value, timestamp_ms, .. } = entry else { continue };
+        let Entry::Series {
+            series: raw,
+            value,
+            timestamp_ms,
+            ..
+        } = entry
+        else {
+            continue;
+        };
         stats.scraped += 1;
         let key = raw_key(raw);
         let (explicit_ts, timestamp) = match timestamp_ms {
@@ -190,7 +202,9 @@ fn append_body(
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 stats.cache_misses += 1;
                 parsed_labels.clear();
-                parser.series_labels(&mut parsed_labels).map_err(|e| fail(e.to_string(), &stats))?;
+                parser
+                    .series_labels(&mut parsed_labels)
+                    .map_err(|e| fail(e.to_string(), &stats))?;
                 let series = series_for(ctx, &parsed_labels).map_err(|m| fail(m, &stats))?;
                 if let Some((series, labels)) = &series {
                     sink.series(*series, labels);
@@ -210,7 +224,8 @@ fn append_body(
         stats.post_relabel += 1;
         // New to the cache (entries not seen in a scrape are evicted at its end), counted
         // only while the sample limit holds.
-        if entry.last_seen == 0 && (ctx.sample_limit == 0 || stats.post_relabel <= ctx.sample_limit) {
+        if entry.last_seen == 0 && (ctx.sample_limit == 0 || stats.post_relabel <= ctx.sample_limit)
+        {
             stats.added += 1;
         }
         scratch.undo.push((key, *entry));
@@ -227,7 +242,11 @@ fn append_body(
         if !explicit_ts || ctx.track_timestamps_staleness {
             entry.last_tracked = cache.scrape;
         }
-        scratch.batch.push(Sample { series, timestamp_ms: timestamp, value_bits: value.to_bits() });
+        scratch.batch.push(Sample {
+            series,
+            timestamp_ms: timestamp,
+            value_bits: value.to_bits(),
+        });
     }
     if ctx.sample_limit > 0 && stats.post_relabel > ctx.sample_limit {
         return Err(fail("sample limit exceeded".into(), &stats));
@@ -246,7 +265,10 @@ fn series_for(
             return Err(format!("label name {:?} is not unique", pair[0].0));
         }
     }
-    let mut merged: Vec<(String, String)> = parsed.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    let mut merged: Vec<(String, String)> = parsed
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
     merge_target_labels(&mut merged, &ctx.target_labels, ctx.honor_labels);
     let mut labels = Labels::from_pairs(merged);
     if !crate::relabel::process(&mut labels, &ctx.metric_relabel_configs) || labels.is_empty() {
@@ -256,7 +278,9 @@ fn series_for(
         return Err("missing metric name (__name__ label)".into());
     };
     if !ctx.validation.is_valid_metric_name(name)
-        || labels.iter().any(|(n, _)| n != "__name__" && !ctx.validation.is_valid_label_name(n))
+        || labels
+            .iter()
+            .any(|(n, _)| n != "__name__" && !ctx.validation.is_valid_label_name(n))
     {
         return Err(format!("invalid metric name or label names: {labels}"));
     }

@@ -84,14 +84,22 @@ pub struct RequestSettings<'a> {
 }
 
 /// GETs `url` within `settings.timeout` (request and body).
-pub async fn fetch(client: &HttpClient, url: &str, settings: &RequestSettings<'_>) -> Result<Fetched, FetchError> {
+pub async fn fetch(
+    client: &HttpClient,
+    url: &str,
+    settings: &RequestSettings<'_>,
+) -> Result<Fetched, FetchError> {
     match tokio::time::timeout(settings.timeout, fetch_inner(client, url, settings)).await {
         Ok(result) => result,
         Err(_) => Err(FetchError::Timeout),
     }
 }
 
-async fn fetch_inner(client: &HttpClient, url: &str, settings: &RequestSettings<'_>) -> Result<Fetched, FetchError> {
+async fn fetch_inner(
+    client: &HttpClient,
+    url: &str,
+    settings: &RequestSettings<'_>,
+) -> Result<Fetched, FetchError> {
     let timeout_header = format_seconds(settings.timeout);
     let request = client
         .get(url)
@@ -100,10 +108,17 @@ async fn fetch_inner(client: &HttpClient, url: &str, settings: &RequestSettings<
         .header(reqwest::header::ACCEPT, settings.accept)
         .header(
             reqwest::header::ACCEPT_ENCODING,
-            if settings.enable_compression { "gzip" } else { "identity" },
+            if settings.enable_compression {
+                "gzip"
+            } else {
+                "identity"
+            },
         )
         .header("X-Prometheus-Scrape-Timeout-Seconds", timeout_header);
-    let mut response = request.send().await.map_err(|e| FetchError::Request(crate::http_client::request_error(e)))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| FetchError::Request(crate::http_client::request_error(e)))?;
     if response.status() != reqwest::StatusCode::OK {
         let status = response.status();
         let text = match status.canonical_reason() {
@@ -118,12 +133,20 @@ async fn fetch_inner(client: &HttpClient, url: &str, settings: &RequestSettings<
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let gzipped = response.headers().get(reqwest::header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes() == b"gzip");
+    let gzipped = response
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() == b"gzip");
     let limit = settings.body_size_limit;
-    let mut sink = BoundedBody { bytes: Vec::new(), limit };
+    let mut sink = BoundedBody {
+        bytes: Vec::new(),
+        limit,
+    };
     let mut gzip = gzipped.then(|| GzDecoder::new(std::mem::take(&mut sink)));
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| FetchError::Request(crate::http_client::request_error(e)))?
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Request(crate::http_client::request_error(e)))?
     {
         let written = match gzip.as_mut() {
             Some(decoder) => decoder.write_all(&chunk),
@@ -158,7 +181,10 @@ struct BoundedBody {
 impl Write for BoundedBody {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if self.limit > 0 && (self.bytes.len() + data.len()) as u64 >= self.limit {
-            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "body size limit exceeded"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                "body size limit exceeded",
+            ));
         }
         self.bytes.extend_from_slice(data);
         Ok(data.len())
@@ -191,8 +217,14 @@ mod tests {
         assert!(native.starts_with(
             "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.5"
         ));
-        assert!(native.ends_with("text/plain;version=0.0.4;q=0.2,*/*;q=0.1"), "{native}");
-        assert_eq!(accept_header(&[ScrapeProtocol::PrometheusText0_0_4], "x"), "text/plain;version=0.0.4;q=0.6,*/*;q=0.5");
+        assert!(
+            native.ends_with("text/plain;version=0.0.4;q=0.2,*/*;q=0.1"),
+            "{native}"
+        );
+        assert_eq!(
+            accept_header(&[ScrapeProtocol::PrometheusText0_0_4], "x"),
+            "text/plain;version=0.0.4;q=0.6,*/*;q=0.5"
+        );
     }
 
     #[test]
@@ -204,7 +236,10 @@ mod tests {
 
     #[test]
     fn body_limit_counts_decompressed_bytes() {
-        let mut body = BoundedBody { bytes: Vec::new(), limit: 10 };
+        let mut body = BoundedBody {
+            bytes: Vec::new(),
+            limit: 10,
+        };
         assert!(body.write_all(b"123456789").is_ok());
         assert!(body.write_all(b"0").is_err());
         let mut unlimited = BoundedBody::default();

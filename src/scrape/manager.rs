@@ -96,14 +96,22 @@ impl Manager {
 
     fn client_for(&self, job: &ScrapeConfig) -> Result<HttpClient, String> {
         let mut clients = self.clients.lock();
-        let fresh = clients.get(&job.job_name).is_none_or(|c| c.settings != job.http_client);
+        let fresh = clients
+            .get(&job.job_name)
+            .is_none_or(|c| c.settings != job.http_client);
         if fresh {
             let user_agent = concat!("promshard/", env!("CARGO_PKG_VERSION"));
             let client = crate::http_client::build_with(&job.http_client, user_agent, false);
             if let Err(e) = &client {
                 tracing::error!(job = %job.job_name, error = %e, "cannot build the HTTP client; every scrape of the job fails");
             }
-            clients.insert(job.job_name.clone(), JobClient { settings: job.http_client.clone(), client });
+            clients.insert(
+                job.job_name.clone(),
+                JobClient {
+                    settings: job.http_client.clone(),
+                    client,
+                },
+            );
         }
         clients[&job.job_name].client.clone()
     }
@@ -113,7 +121,9 @@ impl Manager {
         let mut loops = self.loops.lock();
         let mut wanted = HashSet::new();
         for job in &config.scrape_configs {
-            let Some(targets) = view.jobs.get(&job.job_name) else { continue };
+            let Some(targets) = view.jobs.get(&job.job_name) else {
+                continue;
+            };
             let client = self.client_for(job);
             let job_semantics = semantics(job);
             let shared_job = Arc::new(job.clone());
@@ -125,7 +135,9 @@ impl Manager {
                 let loop_config = Arc::new(LoopConfig {
                     target: target.clone(),
                     job: shared_job.clone(),
-                    client: client.clone().map_err(|e| format!("cannot build HTTP client: {e}")),
+                    client: client
+                        .clone()
+                        .map_err(|e| format!("cannot build HTTP client: {e}")),
                     forced_error: targets.target_limit_error.clone(),
                 });
                 match loops.get(&key) {
@@ -149,20 +161,36 @@ impl Manager {
             }
             keep
         });
-        self.clients.lock().retain(|job, _| config.scrape_configs.iter().any(|j| &j.job_name == job));
+        self.clients
+            .lock()
+            .retain(|job, _| config.scrape_configs.iter().any(|j| &j.job_name == job));
     }
 
     fn start(&self, config: Arc<LoopConfig>, semantics: String) -> LoopHandle {
         let (config_tx, config_rx) = watch::channel(config);
         let (stop_tx, stop_rx) = watch::channel(None);
         let status = Arc::new(Mutex::new(TargetStatus::default()));
-        tokio::spawn(scrape_loop::run(config_rx, stop_rx, self.sink.clone(), status.clone(), self.counters.clone()));
-        LoopHandle { config: config_tx, stop: stop_tx, status, semantics }
+        tokio::spawn(scrape_loop::run(
+            config_rx,
+            stop_rx,
+            self.sink.clone(),
+            status.clone(),
+            self.counters.clone(),
+        ));
+        LoopHandle {
+            config: config_tx,
+            stop: stop_tx,
+            status,
+            semantics,
+        }
     }
 
     /// The scrape status of a target of `job`, if it has a loop.
     pub fn status(&self, job: &str, target: &Target) -> Option<TargetStatus> {
-        self.loops.lock().get(&loop_key(job, target)).map(|h| h.status.lock().clone())
+        self.loops
+            .lock()
+            .get(&loop_key(job, target))
+            .map(|h| h.status.lock().clone())
     }
 
     /// Stops every loop without stale markers (shutdown).

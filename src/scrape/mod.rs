@@ -48,7 +48,12 @@ impl ScrapeCounters {
         Self::add(counter, 1);
     }
 
-    pub fn record_scrape(&self, result: &Result<AppendStats, String>, stats: &AppendStats, written: usize) {
+    pub fn record_scrape(
+        &self,
+        result: &Result<AppendStats, String>,
+        stats: &AppendStats,
+        written: usize,
+    ) {
         Self::add(&self.scrapes, 1);
         Self::add(&self.samples_appended, written as u64);
         if result.is_ok() {

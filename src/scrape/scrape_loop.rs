@@ -1,7 +1,7 @@
 //! One loop per target: deterministic slots, a scrape per slot (never overlapping, missed
 //! slots skipped), the synthetic series, and staleness when the target goes away.
 
-use super::append::{AppendStats, Scratch, STALE_NAN, TargetContext, append_scrape, series_ref};
+use super::append::{AppendStats, STALE_NAN, Scratch, TargetContext, append_scrape, series_ref};
 use super::cache::SeriesCache;
 use super::http::{FetchError, RequestSettings, fetch};
 use super::parse::{Format, format_from_content_type};
@@ -47,7 +47,9 @@ pub enum Stop {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The first slot at or after `now`: slots are `k * interval + phase`, phase = key mod interval.
@@ -55,7 +57,11 @@ pub fn next_slot(key: u64, interval_ms: i64, now: i64) -> i64 {
     let interval_ms = interval_ms.max(1);
     let phase = (key % interval_ms as u64) as i64;
     let base = (now - phase).div_euclid(interval_ms) * interval_ms + phase;
-    if base >= now { base } else { base + interval_ms }
+    if base >= now {
+        base
+    } else {
+        base + interval_ms
+    }
 }
 
 struct Synthetic {
@@ -85,13 +91,23 @@ impl Synthetic {
             post_relabel: declare("scrape_samples_post_metric_relabeling"),
             added: declare("scrape_series_added"),
             extra: extra.then(|| {
-                [declare("scrape_timeout_seconds"), declare("scrape_sample_limit"), declare("scrape_body_size_bytes")]
+                [
+                    declare("scrape_timeout_seconds"),
+                    declare("scrape_sample_limit"),
+                    declare("scrape_body_size_bytes"),
+                ]
             }),
         }
     }
 
     fn all(&self) -> Vec<SeriesRef> {
-        let mut refs = vec![self.up, self.duration, self.scraped, self.post_relabel, self.added];
+        let mut refs = vec![
+            self.up,
+            self.duration,
+            self.scraped,
+            self.post_relabel,
+            self.added,
+        ];
         refs.extend(self.extra.iter().flatten());
         refs
     }
@@ -141,11 +157,19 @@ pub async fn run(
 ) {
     let mut current = config.borrow_and_update().clone();
     let mut ctx = context(&current);
-    let mut synthetic = Synthetic::declare(&current.target, current.job.extra_scrape_metrics, sink.as_ref());
+    let mut synthetic = Synthetic::declare(
+        &current.target,
+        current.job.extra_scrape_metrics,
+        sink.as_ref(),
+    );
     let mut cache = SeriesCache::default();
     let mut scratch = Scratch::default();
     let key = current.target.key();
-    let mut slot = next_slot(key, current.job.scrape_interval.as_millis() as i64, now_ms());
+    let mut slot = next_slot(
+        key,
+        current.job.scrape_interval.as_millis() as i64,
+        now_ms(),
+    );
     let mut last_scraped_slot: Option<i64> = None;
     // The manager drops its config sender when it stops a loop: a closed config channel must
     // not end the loop before the stop request is handled.
@@ -189,7 +213,18 @@ pub async fn run(
             }
             _ = tokio::time::sleep(wait) => {}
         }
-        scrape_once(&current, &ctx, &synthetic, &mut cache, &mut scratch, sink.as_ref(), &status, &counters, slot).await;
+        scrape_once(
+            &current,
+            &ctx,
+            &synthetic,
+            &mut cache,
+            &mut scratch,
+            sink.as_ref(),
+            &status,
+            &counters,
+            slot,
+        )
+        .await;
         last_scraped_slot = Some(slot);
         let interval = current.job.scrape_interval.as_millis() as i64;
         // Missed slots are skipped, never made up.
@@ -217,16 +252,25 @@ async fn scrape_once(
         (Some(error), _) | (None, Err(error)) => Err((error.clone(), 0)),
         (None, Ok(client)) => {
             let settings = RequestSettings {
-                accept: &super::http::accept_header(&job.scrape_protocols, &job.metric_name_escaping_scheme),
+                accept: &super::http::accept_header(
+                    &job.scrape_protocols,
+                    &job.metric_name_escaping_scheme,
+                ),
                 timeout: job.scrape_timeout.into(),
                 enable_compression: job.enable_compression,
                 body_size_limit: job.body_size_limit.0,
             };
-            fetch(client, &config.target.scrape_url, &settings).await.map_err(|e| {
-                counters.record_fetch_error(&e);
-                let size = if matches!(e, FetchError::BodyTooLarge(_)) { -1 } else { 0 };
-                (e.to_string(), size)
-            })
+            fetch(client, &config.target.scrape_url, &settings)
+                .await
+                .map_err(|e| {
+                    counters.record_fetch_error(&e);
+                    let size = if matches!(e, FetchError::BodyTooLarge(_)) {
+                        -1
+                    } else {
+                        0
+                    };
+                    (e.to_string(), size)
+                })
         }
     };
     let body_size = match &fetched {
@@ -242,17 +286,27 @@ async fn scrape_once(
                 format_for(&fetched.content_type, job.fallback_scrape_protocol)
             };
             match format {
-                Ok(format) => append_scrape(ctx, cache, sink, scratch, Some((&fetched.body, format)), slot, now_ms())
-                    .map_err(|e| {
-                        counters.parse_or_limit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        failed_counts = AppendStats {
-                            scraped: e.scraped,
-                            post_relabel: e.post_relabel,
-                            added: e.added,
-                            ..AppendStats::default()
-                        };
-                        e.message
-                    }),
+                Ok(format) => append_scrape(
+                    ctx,
+                    cache,
+                    sink,
+                    scratch,
+                    Some((&fetched.body, format)),
+                    slot,
+                    now_ms(),
+                )
+                .map_err(|e| {
+                    counters
+                        .parse_or_limit_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    failed_counts = AppendStats {
+                        scraped: e.scraped,
+                        post_relabel: e.post_relabel,
+                        added: e.added,
+                        ..AppendStats::default()
+                    };
+                    e.message
+                }),
                 Err(message) => {
                     let _ = append_scrape(ctx, cache, sink, scratch, None, slot, now_ms());
                     Err(message)
@@ -270,7 +324,11 @@ async fn scrape_once(
         Err(_) => (0.0, failed_counts),
     };
     let mut report = |series: SeriesRef, value: f64| {
-        scratch.batch.push(Sample { series, timestamp_ms: slot, value_bits: value.to_bits() });
+        scratch.batch.push(Sample {
+            series,
+            timestamp_ms: slot,
+            value_bits: value.to_bits(),
+        });
     };
     report(synthetic.up, up);
     report(synthetic.duration, duration.as_secs_f64());
@@ -280,7 +338,14 @@ async fn scrape_once(
     if let Some([timeout, limit, size]) = synthetic.extra {
         report(timeout, job.scrape_timeout.0.as_secs_f64());
         report(limit, job.sample_limit as f64);
-        report(size, if result.is_ok() { body_size as f64 } else { body_size.min(0) as f64 });
+        report(
+            size,
+            if result.is_ok() {
+                body_size as f64
+            } else {
+                body_size.min(0) as f64
+            },
+        );
     }
     sink.append(&scratch.batch);
     scratch.forget_evicted(sink);
@@ -305,16 +370,35 @@ mod tests {
         assert_eq!(next_slot(12_345, 10_000, 0), 2_345);
         assert_eq!(next_slot(12_345, 10_000, 2_345), 2_345);
         assert_eq!(next_slot(12_345, 10_000, 2_346), 12_345);
-        assert_eq!(next_slot(12_345, 10_000, 1_700_000_000_000), 1_700_000_002_345);
+        assert_eq!(
+            next_slot(12_345, 10_000, 1_700_000_000_000),
+            1_700_000_002_345
+        );
         // Same key, same slots on every replica: no per-replica salt.
-        assert_eq!(next_slot(7, 15_000, 1_000_000), next_slot(7, 15_000, 1_000_000));
+        assert_eq!(
+            next_slot(7, 15_000, 1_000_000),
+            next_slot(7, 15_000, 1_000_000)
+        );
     }
 
     #[test]
     fn content_type_and_fallback() {
-        assert!(format_for("", None).unwrap_err().starts_with("non-compliant scrape target sending blank Content-Type"));
-        assert_eq!(format_for("", Some(ScrapeProtocol::PrometheusText0_0_4)), Ok(Format::PrometheusText));
-        assert_eq!(format_for("application/json", Some(ScrapeProtocol::OpenMetricsText1_0_0)), Ok(Format::OpenMetrics));
+        assert!(
+            format_for("", None)
+                .unwrap_err()
+                .starts_with("non-compliant scrape target sending blank Content-Type")
+        );
+        assert_eq!(
+            format_for("", Some(ScrapeProtocol::PrometheusText0_0_4)),
+            Ok(Format::PrometheusText)
+        );
+        assert_eq!(
+            format_for(
+                "application/json",
+                Some(ScrapeProtocol::OpenMetricsText1_0_0)
+            ),
+            Ok(Format::OpenMetrics)
+        );
         assert!(format_for("application/json", None).is_err());
     }
 }

@@ -27,7 +27,12 @@ impl Target {
     /// (`name 0xff value 0xff`) and scrape URL; never `__meta_*` or anything local.
     pub fn key(&self) -> u64 {
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        Labels::hash_into(self.labels.iter().filter(|(name, _)| !name.starts_with("__")), &mut hasher);
+        Labels::hash_into(
+            self.labels
+                .iter()
+                .filter(|(name, _)| !name.starts_with("__")),
+            &mut hasher,
+        );
         hasher.update(self.scrape_url.as_bytes());
         hasher.digest()
     }

@@ -4,13 +4,13 @@ use super::AppState;
 use crate::labels::Labels;
 use crate::scrape::TargetStatus;
 use crate::targets::Target;
-use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 fn success(data: Value) -> Json<Value> {
     Json(json!({"status": "success", "data": data}))
@@ -83,7 +83,12 @@ pub async fn targets(
     }))
 }
 
-fn active_target<'a>(job: &'a str, target: &'a Target, status: TargetStatus, external_host: &str) -> ActiveTarget<'a> {
+fn active_target<'a>(
+    job: &'a str,
+    target: &'a Target,
+    status: TargetStatus,
+    external_host: &str,
+) -> ActiveTarget<'a> {
     ActiveTarget {
         discovered_labels: &target.discovered_labels,
         labels: target.public_labels(),
@@ -91,7 +96,9 @@ fn active_target<'a>(job: &'a str, target: &'a Target, status: TargetStatus, ext
         scrape_url: &target.scrape_url,
         global_url: global_url(&target.scrape_url, external_host),
         last_error: status.last_error,
-        last_scrape: status.last_scrape.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339),
+        last_scrape: status
+            .last_scrape
+            .map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339),
         last_scrape_duration: status.last_scrape_duration.as_secs_f64(),
         health: match status.up {
             None => "unknown",
@@ -172,6 +179,9 @@ mod time_tests {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 120_000_000);
         assert_eq!(rfc3339(t), "2023-11-14T22:13:20.12Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 }

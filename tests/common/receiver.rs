@@ -57,7 +57,11 @@ pub struct Capture {
     pub requests: Mutex<Vec<HeaderMap>>,
 }
 
-async fn receive(State(capture): State<Arc<Capture>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(capture): State<Arc<Capture>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let Ok(raw) = snap::raw::Decoder::new().decompress_vec(&body) else {
         return StatusCode::BAD_REQUEST;
     };
@@ -67,9 +71,17 @@ async fn receive(State(capture): State<Arc<Capture>>, headers: HeaderMap, body: 
     capture.requests.lock().push(headers);
     let mut samples = capture.samples.lock();
     for series in request.timeseries {
-        let labels: Vec<(String, String)> = series.labels.into_iter().map(|l| (l.name, l.value)).collect();
+        let labels: Vec<(String, String)> = series
+            .labels
+            .into_iter()
+            .map(|l| (l.name, l.value))
+            .collect();
         for sample in series.samples {
-            samples.push(Received { labels: labels.clone(), timestamp: sample.timestamp, value_bits: sample.value.to_bits() });
+            samples.push(Received {
+                labels: labels.clone(),
+                timestamp: sample.timestamp,
+                value_bits: sample.value.to_bits(),
+            });
         }
     }
     StatusCode::NO_CONTENT
@@ -78,8 +90,12 @@ async fn receive(State(capture): State<Arc<Capture>>, headers: HeaderMap, body: 
 /// Starts a receiver on 127.0.0.1; returns its push URL and what it captured.
 pub async fn start() -> (String, Arc<Capture>) {
     let capture = Arc::new(Capture::default());
-    let app = axum::Router::new().route("/api/v1/receive", axum::routing::post(receive)).with_state(capture.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+    let app = axum::Router::new()
+        .route("/api/v1/receive", axum::routing::post(receive))
+        .with_state(capture.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind receiver");
     let address = listener.local_addr().expect("receiver address");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{address}/api/v1/receive"), capture)

@@ -54,10 +54,19 @@ const NOW: i64 = 1_700_000_000_000;
 
 impl Harness {
     fn new(ctx: TargetContext) -> Self {
-        Harness { ctx, cache: SeriesCache::default(), sink: RecordingSink::default(), scratch: Scratch::default() }
+        Harness {
+            ctx,
+            cache: SeriesCache::default(),
+            sink: RecordingSink::default(),
+            scratch: Scratch::default(),
+        }
     }
 
-    fn scrape(&mut self, body: &str, ts: i64) -> (Result<AppendStats, AppendError>, Vec<(String, i64, u64)>) {
+    fn scrape(
+        &mut self,
+        body: &str,
+        ts: i64,
+    ) -> (Result<AppendStats, AppendError>, Vec<(String, i64, u64)>) {
         let result = append_scrape(
             &self.ctx,
             &mut self.cache,
@@ -72,7 +81,16 @@ impl Harness {
             .scratch
             .batch
             .iter()
-            .map(|s| (labels.get(&s.series).map(|l| l.to_string()).unwrap_or_default(), s.timestamp_ms, s.value_bits))
+            .map(|s| {
+                (
+                    labels
+                        .get(&s.series)
+                        .map(|l| l.to_string())
+                        .unwrap_or_default(),
+                    s.timestamp_ms,
+                    s.value_bits,
+                )
+            })
             .collect();
         samples.sort();
         (result, samples)
@@ -88,17 +106,36 @@ fn samples_get_target_labels_and_the_slot_timestamp() {
     let mut h = Harness::new(ctx());
     let (result, samples) = h.scrape("a 1\nb{x=\"y\"} 2.5\n", NOW);
     let stats = result.unwrap();
-    assert_eq!((stats.scraped, stats.post_relabel, stats.added, stats.cache_misses), (2, 2, 2, 2));
+    assert_eq!(
+        (
+            stats.scraped,
+            stats.post_relabel,
+            stats.added,
+            stats.cache_misses
+        ),
+        (2, 2, 2, 2)
+    );
     assert_eq!(
         samples,
         vec![
-            (r#"{__name__="a", instance="i:1", job="j"}"#.to_string(), NOW, bits(1.0)),
-            (r#"{__name__="b", instance="i:1", job="j", x="y"}"#.to_string(), NOW, bits(2.5)),
+            (
+                r#"{__name__="a", instance="i:1", job="j"}"#.to_string(),
+                NOW,
+                bits(1.0)
+            ),
+            (
+                r#"{__name__="b", instance="i:1", job="j", x="y"}"#.to_string(),
+                NOW,
+                bits(2.5)
+            ),
         ]
     );
     let (result, _) = h.scrape("a 1\nb{x=\"y\"} 3\n", NOW + 1000);
     let stats = result.unwrap();
-    assert_eq!((stats.cache_hits, stats.cache_misses, stats.added), (2, 0, 0));
+    assert_eq!(
+        (stats.cache_hits, stats.cache_misses, stats.added),
+        (2, 0, 0)
+    );
 }
 
 #[test]
@@ -106,7 +143,11 @@ fn disappeared_series_get_one_stale_marker() {
     let mut h = Harness::new(ctx());
     h.scrape("a 1\nb 2\n", NOW).0.unwrap();
     let (_, samples) = h.scrape("a 1\n", NOW + 1000);
-    assert!(samples.contains(&(r#"{__name__="b", instance="i:1", job="j"}"#.into(), NOW + 1000, STALE_NAN)));
+    assert!(samples.contains(&(
+        r#"{__name__="b", instance="i:1", job="j"}"#.into(),
+        NOW + 1000,
+        STALE_NAN
+    )));
     let (_, samples) = h.scrape("a 1\n", NOW + 2000);
     assert_eq!(samples.len(), 1, "no second stale marker: {samples:?}");
 }
@@ -119,7 +160,12 @@ fn failed_scrape_marks_previous_series_stale_once_and_writes_nothing_else() {
     let error = result.unwrap_err();
     assert_eq!(error.scraped, 2);
     assert_eq!(samples.len(), 2);
-    assert!(samples.iter().all(|(_, ts, v)| *ts == NOW + 1000 && *v == STALE_NAN), "{samples:?}");
+    assert!(
+        samples
+            .iter()
+            .all(|(_, ts, v)| *ts == NOW + 1000 && *v == STALE_NAN),
+        "{samples:?}"
+    );
     let (result, samples) = h.scrape("garbage {{{", NOW + 2000);
     assert!(result.is_err());
     assert!(samples.is_empty(), "{samples:?}");
@@ -134,7 +180,14 @@ fn empty_body_is_up_with_stale_markers() {
     h.scrape("a 1\n", NOW).0.unwrap();
     let (result, samples) = h.scrape("", NOW + 1000);
     assert_eq!(result.unwrap().scraped, 0);
-    assert_eq!(samples, vec![(r#"{__name__="a", instance="i:1", job="j"}"#.into(), NOW + 1000, STALE_NAN)]);
+    assert_eq!(
+        samples,
+        vec![(
+            r#"{__name__="a", instance="i:1", job="j"}"#.into(),
+            NOW + 1000,
+            STALE_NAN
+        )]
+    );
 }
 
 #[test]
@@ -150,11 +203,17 @@ fn explicit_timestamps_and_ordering() {
     let (_, samples) = h.scrape("", NOW + 2000);
     assert!(samples.is_empty(), "{samples:?}");
 
-    let mut h = Harness::new(TargetContext { honor_timestamps: false, ..ctx() });
+    let mut h = Harness::new(TargetContext {
+        honor_timestamps: false,
+        ..ctx()
+    });
     let (_, samples) = h.scrape("a 1 5000\n", NOW);
     assert_eq!(samples[0].1, NOW);
 
-    let mut h = Harness::new(TargetContext { track_timestamps_staleness: true, ..ctx() });
+    let mut h = Harness::new(TargetContext {
+        track_timestamps_staleness: true,
+        ..ctx()
+    });
     h.scrape("a 1 5000\n", NOW).0.unwrap();
     let (_, samples) = h.scrape("", NOW + 1000);
     assert_eq!(samples.len(), 1);
@@ -186,19 +245,34 @@ fn duplicate_label_names_fail_the_scrape() {
 fn honor_labels_false_exports_conflicts() {
     let mut h = Harness::new(ctx());
     let (_, samples) = h.scrape("a{job=\"exposed\",instance=\"\"} 1\n", NOW);
-    assert_eq!(samples[0].0, r#"{__name__="a", exported_job="exposed", instance="i:1", job="j"}"#);
+    assert_eq!(
+        samples[0].0,
+        r#"{__name__="a", exported_job="exposed", instance="i:1", job="j"}"#
+    );
 
     let target = Labels::from_pairs([("foo", "2"), ("exported_foo", "3")]);
-    let mut h = Harness::new(TargetContext { target_labels: target, ..ctx() });
+    let mut h = Harness::new(TargetContext {
+        target_labels: target,
+        ..ctx()
+    });
     let (_, samples) = h.scrape("a{foo=\"1\"} 1\n", NOW);
-    assert_eq!(samples[0].0, r#"{__name__="a", exported_exported_foo="1", exported_foo="3", foo="2"}"#);
+    assert_eq!(
+        samples[0].0,
+        r#"{__name__="a", exported_exported_foo="1", exported_foo="3", foo="2"}"#
+    );
 }
 
 #[test]
 fn honor_labels_true_keeps_exposed_values_even_empty() {
-    let mut h = Harness::new(TargetContext { honor_labels: true, ..ctx() });
+    let mut h = Harness::new(TargetContext {
+        honor_labels: true,
+        ..ctx()
+    });
     let (_, samples) = h.scrape("a{job=\"exposed\"} 1\nb{job=\"\"} 1\n", NOW);
-    assert_eq!(samples[0].0, r#"{__name__="a", instance="i:1", job="exposed"}"#);
+    assert_eq!(
+        samples[0].0,
+        r#"{__name__="a", instance="i:1", job="exposed"}"#
+    );
     assert_eq!(samples[1].0, r#"{__name__="b", instance="i:1"}"#);
 }
 
@@ -207,35 +281,77 @@ fn metric_relabeling_drops_and_renames_and_is_cached() {
     let configs = relabel(
         "- source_labels: [__name__]\n  regex: drop_me\n  action: drop\n- source_labels: [__name__]\n  regex: old_(.*)\n  target_label: __name__\n  replacement: new_$1\n",
     );
-    let mut h = Harness::new(TargetContext { metric_relabel_configs: configs, ..ctx() });
+    let mut h = Harness::new(TargetContext {
+        metric_relabel_configs: configs,
+        ..ctx()
+    });
     let (result, samples) = h.scrape("drop_me 1\nold_x 2\n", NOW);
     let stats = result.unwrap();
     assert_eq!((stats.scraped, stats.post_relabel), (2, 1));
-    assert_eq!(samples, vec![(r#"{__name__="new_x", instance="i:1", job="j"}"#.into(), NOW, bits(2.0))]);
+    assert_eq!(
+        samples,
+        vec![(
+            r#"{__name__="new_x", instance="i:1", job="j"}"#.into(),
+            NOW,
+            bits(2.0)
+        )]
+    );
     let stats = h.scrape("drop_me 1\nold_x 2\n", NOW + 1000).0.unwrap();
-    assert_eq!((stats.cache_hits, stats.cache_misses), (2, 0), "dropped series are cached too");
+    assert_eq!(
+        (stats.cache_hits, stats.cache_misses),
+        (2, 0),
+        "dropped series are cached too"
+    );
 
     let keep_no_name = relabel("- action: labelkeep\n  regex: job\n");
-    let mut h = Harness::new(TargetContext { metric_relabel_configs: keep_no_name, ..ctx() });
-    assert_eq!(h.scrape("a 1\n", NOW).0.unwrap_err().message, "missing metric name (__name__ label)");
+    let mut h = Harness::new(TargetContext {
+        metric_relabel_configs: keep_no_name,
+        ..ctx()
+    });
+    assert_eq!(
+        h.scrape("a 1\n", NOW).0.unwrap_err().message,
+        "missing metric name (__name__ label)"
+    );
 }
 
 #[test]
 fn limits_fail_the_whole_scrape() {
-    let mut h = Harness::new(TargetContext { sample_limit: 2, ..ctx() });
+    let mut h = Harness::new(TargetContext {
+        sample_limit: 2,
+        ..ctx()
+    });
     h.scrape("a 1\n", NOW).0.unwrap();
     let (result, samples) = h.scrape("a 1\nb 1\nc 1\n", NOW + 1000);
     assert_eq!(result.unwrap_err().message, "sample limit exceeded");
-    assert_eq!(samples.len(), 1, "only the stale marker of `a`: {samples:?}");
+    assert_eq!(
+        samples.len(),
+        1,
+        "only the stale marker of `a`: {samples:?}"
+    );
     assert_eq!(samples[0].2, STALE_NAN);
 
-    let mut h = Harness::new(TargetContext { label_limit: 3, ..ctx() });
+    let mut h = Harness::new(TargetContext {
+        label_limit: 3,
+        ..ctx()
+    });
     let error = h.scrape("a{x=\"1\"} 1\n", NOW).0.unwrap_err();
-    assert_eq!(error.message, "label_limit exceeded (metric: a, number of labels: 4, limit: 3)");
+    assert_eq!(
+        error.message,
+        "label_limit exceeded (metric: a, number of labels: 4, limit: 3)"
+    );
 
-    let mut h = Harness::new(TargetContext { label_value_length_limit: 3, ..ctx() });
+    let mut h = Harness::new(TargetContext {
+        label_value_length_limit: 3,
+        ..ctx()
+    });
     let error = h.scrape("a{x=\"long\"} 1\n", NOW).0.unwrap_err();
-    assert!(error.message.starts_with("label_value_length_limit exceeded (metric: a, label name: x"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .starts_with("label_value_length_limit exceeded (metric: a, label name: x"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -243,11 +359,22 @@ fn stale_nan_and_special_values_keep_their_bits() {
     let mut h = Harness::new(ctx());
     let (_, samples) = h.scrape("a +Inf\nb -Inf\nc NaN\n", NOW);
     let values: Vec<u64> = samples.iter().map(|s| s.2).collect();
-    assert_eq!(values, vec![f64::INFINITY.to_bits(), f64::NEG_INFINITY.to_bits(), 0x7ff8_0000_0000_0001]);
+    assert_eq!(
+        values,
+        vec![
+            f64::INFINITY.to_bits(),
+            f64::NEG_INFINITY.to_bits(),
+            0x7ff8_0000_0000_0001
+        ]
+    );
 }
 
 #[test]
 fn cache_entries_are_small() {
     // Budget: the performance issue wants well under vmagent's ~150 bytes per series.
-    assert!(SeriesCache::entry_bytes() <= 64, "{}", SeriesCache::entry_bytes());
+    assert!(
+        SeriesCache::entry_bytes() <= 64,
+        "{}",
+        SeriesCache::entry_bytes()
+    );
 }
