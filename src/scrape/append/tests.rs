@@ -42,7 +42,10 @@ fn relabel(yaml: &str) -> Vec<RelabelConfig> {
     configs
 }
 
-/// Appends `body` (text format) at `ts` and returns the batch as (labels text, ts, value bits).
+/// One written sample: labels as text, timestamp, value bits.
+type Written = (String, i64, u64);
+
+/// Appends `body` (text format) at `ts` and returns the batch as [`Written`] samples.
 struct Harness {
     ctx: TargetContext,
     cache: SeriesCache,
@@ -77,7 +80,7 @@ impl Harness {
             NOW,
         );
         let labels = self.sink.labels.lock();
-        let mut samples: Vec<(String, i64, u64)> = self
+        let mut samples: Vec<Written> = self
             .scratch
             .batch
             .iter()
