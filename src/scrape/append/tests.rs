@@ -69,7 +69,7 @@ impl Harness {
         &mut self,
         body: &str,
         ts: i64,
-    ) -> (Result<AppendStats, AppendError>, Vec<(String, i64, u64)>) {
+    ) -> (Result<AppendStats, AppendError>, Vec<Written>) {
         let result = append_scrape(
             &self.ctx,
             &mut self.cache,
