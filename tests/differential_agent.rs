@@ -12,7 +12,7 @@ mod common;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use common::receiver::{self, Received};
+use common::receiver::Receiver;
 use common::{Process, free_port, require_program, start_promshard};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,10 +169,12 @@ fn normalise_float_label(value: &str) -> String {
 }
 
 /// Per series: the distinct values sent (bits) and whether a stale marker was sent.
-fn summarise(samples: &[Received]) -> BTreeMap<String, (BTreeSet<u64>, bool)> {
+fn summarise(
+    samples: &[(BTreeMap<String, String>, i64, u64)],
+) -> BTreeMap<String, (BTreeSet<u64>, bool)> {
     let mut out: BTreeMap<String, (BTreeSet<u64>, bool)> = BTreeMap::new();
-    for sample in samples {
-        let mut labels = sample.label_map();
+    for (labels, _, value_bits) in samples {
+        let mut labels = labels.clone();
         for name in ["le", "quantile"] {
             if let Some(v) = labels.get_mut(name) {
                 *v = normalise_float_label(v);
@@ -181,16 +183,14 @@ fn summarise(samples: &[Received]) -> BTreeMap<String, (BTreeSet<u64>, bool)> {
         let name = labels.get("__name__").cloned().unwrap_or_default();
         let key = format!("{labels:?}");
         let entry = out.entry(key).or_default();
-        if sample.value_bits == STALE_NAN {
+        if *value_bits == STALE_NAN {
             entry.1 = true;
         } else if name != "scrape_duration_seconds" {
-            entry
-                .0
-                .insert(if f64::from_bits(sample.value_bits).is_nan() {
-                    0x7ff8_0000_0000_0001
-                } else {
-                    sample.value_bits
-                });
+            entry.0.insert(if f64::from_bits(*value_bits).is_nan() {
+                0x7ff8_0000_0000_0001
+            } else {
+                *value_bits
+            });
         }
     }
     out
@@ -228,8 +228,9 @@ async fn scrapes_and_writes_what_prometheus_agent_writes() {
     require_program("prometheus", "prometheus");
     let dir = tempfile::tempdir().unwrap();
     let (address, targets) = start_targets().await;
-    let (their_url, theirs) = receiver::start().await;
-    let (our_url, ours) = receiver::start().await;
+    let theirs = Receiver::start().await;
+    let ours = Receiver::start().await;
+    let (their_url, our_url) = (theirs.url.clone(), ours.url.clone());
     let their_config = dir.path().join("prometheus.yml");
     let our_config = dir.path().join("promshard.yml");
     let sd_file = dir.path().join("removed.json");
@@ -282,8 +283,8 @@ async fn scrapes_and_writes_what_prometheus_agent_writes() {
     prometheus.check_running().unwrap();
     promshard.check_running().unwrap();
 
-    let their_summary = summarise(&theirs.samples.lock());
-    let our_summary = summarise(&ours.samples.lock());
+    let their_summary = summarise(&theirs.accepted_samples());
+    let our_summary = summarise(&ours.accepted_samples());
     assert!(
         their_summary.len() > 50,
         "Prometheus sent too little:\n{}",

@@ -2,7 +2,9 @@
 //! queue rules of spec §6, as our own tests: `RemoteWrite` sends to a receiver in the test that
 //! snappy-decodes and prost-decodes every request.
 
-mod remote_write_support;
+mod common;
+
+use common::receiver as remote_write_support;
 
 use promshard::labels::Labels;
 use promshard::remote_write::{

@@ -3,7 +3,7 @@
 //! `/api/v1/query`. Fails (never skips) when `prometheus` is not installed.
 
 mod common;
-mod remote_write_support;
+use common::receiver as remote_write_support;
 
 use common::{Process, free_port, require_program};
 use promshard::labels::Labels;

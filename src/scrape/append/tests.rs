@@ -65,11 +65,7 @@ impl Harness {
         }
     }
 
-    fn scrape(
-        &mut self,
-        body: &str,
-        ts: i64,
-    ) -> (Result<AppendStats, AppendError>, Vec<Written>) {
+    fn scrape(&mut self, body: &str, ts: i64) -> (Result<AppendStats, AppendError>, Vec<Written>) {
         let result = append_scrape(
             &self.ctx,
             &mut self.cache,
