@@ -65,7 +65,6 @@ fn config(target: &str, receiver: &str) -> String {
 struct Run {
     _process: Process,
     _dir: tempfile::TempDir,
-    receiver: Receiver,
     target: String,
 }
 
