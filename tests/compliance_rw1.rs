@@ -77,7 +77,6 @@ async fn start_run(receiver: Receiver, vanished: Arc<Mutex<bool>>) -> Run {
     Run {
         _process: process,
         _dir: dir,
-        receiver,
         target,
     }
 }
