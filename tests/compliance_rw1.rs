@@ -97,6 +97,7 @@ async fn sender_compliance_cases() {
     let run_400 = start_run(retries_400.clone(), Arc::new(Mutex::new(false))).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     *vanished.lock() = true;
+    let vanished_at = now_ms();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let ended = now_ms();
 
@@ -177,7 +178,15 @@ async fn sender_compliance_cases() {
     // Staleness: the vanished series ends with a stale marker.
     assert!(
         of("vanishing").iter().any(|(_, _, v)| *v == STALE_NAN),
-        "no stale marker for `vanishing`"
+        "no stale marker for `vanishing`: {:?}\nup: {:?}",
+        of("vanishing")
+            .iter()
+            .map(|(_, t, v)| (*t, *v))
+            .collect::<Vec<_>>(),
+        of("up")
+            .iter()
+            .map(|(l, t, v)| (l["job"].clone(), *t, f64::from_bits(*v)))
+            .collect::<Vec<_>>()
     );
     // Timestamp: within the run; Ordering: strictly increasing per series in arrival order,
     // although the receiver delays answers by up to 100ms over several shards.

@@ -94,6 +94,8 @@ struct ProviderEntry {
     config: ProviderConfig,
     /// Groups with targets from the provider's last update.
     groups: Vec<TargetGroup>,
+    /// Whether the provider has delivered its first update.
+    reported: bool,
     task: JoinHandle<()>,
 }
 
@@ -104,6 +106,9 @@ struct State {
     jobs: BTreeMap<String, Vec<u64>>,
     next_id: u64,
     dirty: bool,
+    /// A provider delivered its first update: publish without waiting out the interval, so
+    /// targets are scraped as soon as they are known (start-up, new jobs).
+    urgent: bool,
 }
 
 struct Shared {
@@ -123,7 +128,9 @@ impl Shared {
             .into_iter()
             .filter(|g| !g.targets.is_empty())
             .collect();
+        let first = !std::mem::replace(&mut entry.reported, true);
         state.dirty = true;
+        state.urgent |= first;
         drop(state);
         SdMetrics::inc(&self.metrics.received_updates);
         self.notify.notify_one();
@@ -225,6 +232,7 @@ impl Manager {
                                 id,
                                 config,
                                 groups: Vec::new(),
+                                reported: false,
                                 task,
                             });
                             id
@@ -322,7 +330,14 @@ async fn publisher(
     loop {
         shared.notify.notified().await;
         if let Some(last) = last {
-            tokio::time::sleep_until(last + interval).await;
+            // Wait out the interval, unless a provider's first update comes in meanwhile.
+            let deadline = last + interval;
+            while !std::mem::take(&mut shared.state.lock().urgent) {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = shared.notify.notified() => {}
+                }
+            }
         }
         if let Some(sets) = shared.snapshot() {
             publish.send_replace(Arc::new(sets));
@@ -464,5 +479,24 @@ mod tests {
         );
         assert!(sets.contains_key("j9"));
         assert_eq!(SdMetrics::get(&m.metrics().sent_updates), 2);
+    }
+
+    #[tokio::test]
+    async fn a_new_provider_is_published_without_waiting_out_the_interval() {
+        let m = Manager::new(Duration::from_secs(30));
+        let mut rx = m.subscribe();
+        m.apply(vec![("a".into(), static_sd(&["a:1"]))]);
+        wait_for(&mut rx, |sets| sets.get("a").is_some_and(|g| !g.is_empty())).await;
+        let started = std::time::Instant::now();
+        m.apply(vec![
+            ("a".into(), static_sd(&["a:1"])),
+            ("b".into(), static_sd(&["b:1"])),
+        ]);
+        wait_for(&mut rx, |sets| sets.get("b").is_some_and(|g| !g.is_empty())).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
