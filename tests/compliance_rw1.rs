@@ -97,7 +97,6 @@ async fn sender_compliance_cases() {
     let run_400 = start_run(retries_400.clone(), Arc::new(Mutex::new(false))).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     *vanished.lock() = true;
-    let vanished_at = now_ms();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let ended = now_ms();
 
