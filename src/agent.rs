@@ -126,6 +126,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         RemoteWrite::new(&config.remote_write, &config.global.external_labels)
             .map_err(AgentError::RemoteWrite)?,
     );
+    Telemetry::get().register_remote_write(remote_write.clone());
     let sink: Arc<dyn crate::remote_write::SampleSink> = remote_write.clone();
     let scrape = Arc::new(crate::scrape::Manager::new(sink));
     Telemetry::get().register_scrape(scrape.counters());

@@ -1,5 +1,6 @@
 //! promshard's own metrics, all declared here (one place per metric), served on `/metrics`.
 
+use crate::remote_write::{DropReason, RemoteWrite, RemoteWriteMetrics};
 use crate::scrape::ScrapeCounters;
 use crate::sd::SdMetrics;
 use prometheus_client::collector::Collector;
@@ -39,6 +40,114 @@ pub struct Telemetry {
     sd: Arc<OnceLock<Arc<SdMetrics>>>,
     /// The scrape loops' counters, set once the scrape manager exists.
     scrape: Arc<OnceLock<Arc<ScrapeCounters>>>,
+    /// Remote write, whose endpoints change on reload.
+    remote_write: Arc<OnceLock<Arc<RemoteWrite>>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    remote_name: String,
+    url: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointReasonLabels {
+    remote_name: String,
+    url: String,
+    reason: &'static str,
+}
+
+/// Reads every remote-write endpoint's counters at each scrape of `/metrics`.
+#[derive(Debug)]
+struct RemoteWriteCollector(Arc<OnceLock<Arc<RemoteWrite>>>);
+
+impl Collector for RemoteWriteCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(rw) = self.0.get() else {
+            return Ok(());
+        };
+        let endpoints = rw.metrics();
+        let labels = |e: &crate::remote_write::EndpointMetrics| EndpointLabels {
+            remote_name: e.name.clone(),
+            url: e.url.clone(),
+        };
+        type Read = fn(&RemoteWriteMetrics) -> u64;
+        let counters: [(&str, &str, Read); 6] = [
+            (
+                "remote_storage_samples_in",
+                "Samples handed to the endpoint",
+                |m| RemoteWriteMetrics::get(&m.samples_in),
+            ),
+            (
+                "remote_storage_samples",
+                "Samples accepted by the receiver",
+                |m| RemoteWriteMetrics::get(&m.samples_sent),
+            ),
+            (
+                "remote_storage_samples_retried",
+                "Samples sent again after a retryable failure",
+                |m| RemoteWriteMetrics::get(&m.samples_retried),
+            ),
+            (
+                "remote_storage_samples_failed",
+                "Samples the receiver rejected for good",
+                |m| m.samples_failed_total(),
+            ),
+            ("remote_storage_bytes", "Compressed bytes sent", |m| {
+                RemoteWriteMetrics::get(&m.bytes_sent)
+            }),
+            ("remote_storage_requests_retried", "Requests retried", |m| {
+                RemoteWriteMetrics::get(&m.requests_retried)
+            }),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                ConstCounter::new(0u64).metric_type(),
+            )?;
+            for e in &endpoints {
+                ConstCounter::new(read(&e.metrics)).encode(family.encode_family(&labels(e))?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "remote_storage_samples_dropped",
+            "Samples dropped before sending, by reason",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        for e in &endpoints {
+            for reason in DropReason::ALL {
+                let labels = EndpointReasonLabels {
+                    remote_name: e.name.clone(),
+                    url: e.url.clone(),
+                    reason: reason.as_str(),
+                };
+                ConstCounter::new(e.metrics.dropped(reason))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        type ReadGauge = fn(&RemoteWriteMetrics) -> i64;
+        let gauges: [(&str, &str, ReadGauge); 2] = [
+            (
+                "remote_storage_samples_pending",
+                "Samples queued or in flight",
+                |m| m.pending(),
+            ),
+            ("remote_storage_shards", "Shards sending in parallel", |m| {
+                RemoteWriteMetrics::get(&m.shards) as i64
+            }),
+        ];
+        for (name, help, read) in gauges {
+            let mut family =
+                encoder.encode_descriptor(name, help, None, ConstGauge::new(0i64).metric_type())?;
+            for e in &endpoints {
+                ConstGauge::new(read(&e.metrics)).encode(family.encode_family(&labels(e))?)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -225,9 +334,12 @@ impl Telemetry {
         registry.register_collector(Box::new(SdCollector(sd.clone())));
         let scrape = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(ScrapeCollector(scrape.clone())));
+        let remote_write = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(RemoteWriteCollector(remote_write.clone())));
         Telemetry {
             sd,
             scrape,
+            remote_write,
             registry,
             target_sync_failed,
             targets,
@@ -254,6 +366,11 @@ impl Telemetry {
     /// Exposes the counters of the (single) discovery manager.
     pub fn register_sd(&self, metrics: Arc<SdMetrics>) {
         let _ = self.sd.set(metrics);
+    }
+
+    /// Exposes the counters of every remote-write endpoint.
+    pub fn register_remote_write(&self, remote_write: Arc<RemoteWrite>) {
+        let _ = self.remote_write.set(remote_write);
     }
 
     /// Exposes the counters of the scrape manager.

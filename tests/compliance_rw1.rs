@@ -64,6 +64,7 @@ fn config(target: &str, receiver: &str) -> String {
 
 struct Run {
     _process: Process,
+    port: u16,
     _dir: tempfile::TempDir,
     target: String,
 }
@@ -73,9 +74,11 @@ async fn start_run(receiver: Receiver, vanished: Arc<Mutex<bool>>) -> Run {
     let target = start_target(vanished).await;
     let path = dir.path().join("promshard.yml");
     std::fs::write(&path, config(&target, &receiver.url)).unwrap();
-    let process = start_promshard(&path, dir.path(), free_port());
+    let port = free_port();
+    let process = start_promshard(&path, dir.path(), port);
     Run {
         _process: process,
+        port,
         _dir: dir,
         target,
     }
@@ -99,6 +102,63 @@ async fn sender_compliance_cases() {
     *vanished.lock() = true;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let ended = now_ms();
+
+    // Live per-target state in /api/v1/targets, and self-metrics.
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", run.port);
+    let targets: serde_json::Value = client
+        .get(format!("{base}/api/v1/targets"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let active = targets["data"]["activeTargets"].as_array().unwrap();
+    let by_pool = |pool: &str| {
+        active
+            .iter()
+            .find(|t| t["scrapePool"] == pool)
+            .unwrap()
+            .clone()
+    };
+    let test_target = by_pool("test");
+    assert_eq!(test_target["health"], "up", "{test_target}");
+    assert_eq!(test_target["lastError"], "");
+    assert!(
+        test_target["lastScrape"]
+            .as_str()
+            .unwrap()
+            .starts_with("20"),
+        "{test_target}"
+    );
+    assert!(test_target["lastScrapeDuration"].as_f64().unwrap() > 0.0);
+    let invalid = by_pool("invalid");
+    assert_eq!(invalid["health"], "down");
+    assert!(
+        !invalid["lastError"].as_str().unwrap().is_empty(),
+        "{invalid}"
+    );
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "promshard_scrapes_total ",
+        "promshard_scrape_failures_total{reason=\"parse_or_limit\"} ",
+        "promshard_scrape_cache_hits_total ",
+        "promshard_remote_storage_samples_total{remote_name=\"\",url=",
+        "promshard_remote_storage_samples_pending{",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from:\n{metrics}"
+        );
+    }
 
     let requests = main.accepted();
     let samples = main.accepted_samples();

@@ -75,7 +75,7 @@ fn put_string_field(buf: &mut Vec<u8>, tag: u8, s: &[u8]) {
 /// Encodes labels as the `TimeSeries.labels` fields. Labels with an empty value are left out
 /// (they are absent in Prometheus' model); `Labels` is already sorted bytewise by name with
 /// unique names.
-pub(crate) fn encode_labels(labels: &Labels) -> Arc<[u8]> {
+pub fn encode_labels(labels: &Labels) -> Arc<[u8]> {
     let mut len = 0;
     for (name, value) in labels.iter() {
         if value.is_empty() {
@@ -139,7 +139,7 @@ fn length_delimited(buf: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 
 /// One queued sample: its series' encoded labels (shared with the series table) and value.
 #[derive(Clone, Debug)]
-pub(crate) struct Entry {
+pub struct Entry {
     pub series: SeriesRef,
     pub labels: Arc<[u8]>,
     pub timestamp_ms: i64,
@@ -184,7 +184,7 @@ pub(crate) fn put_timeseries(buf: &mut Vec<u8>, entry: &Entry) {
 }
 
 /// Encodes and compresses requests into buffers reused from one request to the next.
-pub(crate) struct RequestEncoder {
+pub struct RequestEncoder {
     proto: Vec<u8>,
     compressed: Vec<u8>,
     snappy: snap::raw::Encoder,

@@ -125,6 +125,14 @@ pub struct RemoteWrite {
     stripes: Box<[RwLock<HashMap<SeriesRef, SeriesEntry>>]>,
 }
 
+impl std::fmt::Debug for RemoteWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWrite")
+            .field("endpoints", &self.metrics().len())
+            .finish()
+    }
+}
+
 impl RemoteWrite {
     /// Starts one queue per entry of `configs`.
     pub fn new(
