@@ -136,9 +136,21 @@ pub struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     pub fn new(body: &'a [u8], format: Format) -> Self {
+        Self::with_fast_paths(body, format, true)
+    }
+
+    /// A parser that never takes the fast paths for common lines, only the general
+    /// token-by-token port of Prometheus' parser. Its output is identical; the fuzz
+    /// targets and tests compare the two.
+    #[doc(hidden)]
+    pub fn new_reference(body: &'a [u8], format: Format) -> Self {
+        Self::with_fast_paths(body, format, false)
+    }
+
+    fn with_fast_paths(body: &'a [u8], format: Format, fast: bool) -> Self {
         let inner = match format {
-            Format::PrometheusText => Inner::Text(text::TextParser::new(body)),
-            Format::OpenMetrics => Inner::Om(om::OmParser::new(body)),
+            Format::PrometheusText => Inner::Text(text::TextParser::new(body, fast)),
+            Format::OpenMetrics => Inner::Om(om::OmParser::new(body, fast)),
         };
         Parser {
             body,
