@@ -657,8 +657,7 @@ impl<'a> OmParser<'a> {
         let b = self.b;
         let n = b.len();
         let i = self.i;
-        if !self.fast
-            || !(i + 1 < n && b[i] == b' ' && OM_VALUE[b[i + 1] as usize])
+        if !(self.fast && i + 1 < n && b[i] == b' ' && OM_VALUE[b[i + 1] as usize])
             || self.cur.name.is_none()
         {
             return None;

@@ -615,8 +615,7 @@ impl<'a> TextParser<'a> {
         let b = self.b;
         let n = b.len();
         let i = self.i;
-        if !self.fast
-            || !(i + 1 < n && b[i] == b' ' && TEXT_VALUE[b[i + 1] as usize])
+        if !(self.fast && i + 1 < n && b[i] == b' ' && TEXT_VALUE[b[i + 1] as usize])
             || self.cur.name.is_none()
         {
             return None;
