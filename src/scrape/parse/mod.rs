@@ -247,34 +247,55 @@ impl<'a> Parser<'a> {
         let cur = *self.cur();
         let b = self.body;
         let mtype = self.metric_type();
+        let (ss, se) = cur.series;
+        // Checked once for the whole series: if it is valid UTF-8, so is every piece cut
+        // at its ASCII delimiters; without a backslash there is nothing to unescape.
+        let series_str = std::str::from_utf8(&b[ss..se]).ok();
+        let escapes = memchr::memchr(b'\\', &b[ss..se]).is_some();
+        let piece = |s: usize, e: usize| -> Option<&'a str> {
+            match series_str {
+                Some(st) => st.get(s - ss..e - ss),
+                None => std::str::from_utf8(&b[s..e]).ok(),
+            }
+        };
+        let unescape = |x: &'a str| {
+            if escapes {
+                goutil::unescape_lval(x)
+            } else {
+                Cow::Borrowed(x)
+            }
+        };
         if let Some((s, e)) = cur.name {
-            let name = std::str::from_utf8(&b[s..e]).map_err(|_| {
+            let name = piece(s, e).ok_or_else(|| {
                 self.error_here(format!(
                     "invalid UTF-8 metric name: {}",
                     goutil::go_quote(&b[s..e])
                 ))
             })?;
-            out.push((Cow::Borrowed("__name__"), goutil::unescape_lval(name)));
+            out.push((Cow::Borrowed("__name__"), unescape(name)));
         }
         if let Some(lb) = cur.lbrace {
             let mut err = None;
-            scan_labels(b, lb, cur.series.1, |n, v| {
+            scan_labels(b, lb, se, |(ns, ne), (vs, ve)| {
                 if err.is_some() {
                     return;
                 }
-                let Ok(name) = std::str::from_utf8(n) else {
-                    err = Some(format!("invalid UTF-8 label name: {}", goutil::go_quote(n)));
-                    return;
-                };
-                let Ok(value) = std::str::from_utf8(v) else {
+                let Some(name) = piece(ns, ne) else {
                     err = Some(format!(
-                        "invalid UTF-8 label value: {}",
-                        goutil::go_quote(v)
+                        "invalid UTF-8 label name: {}",
+                        goutil::go_quote(&b[ns..ne])
                     ));
                     return;
                 };
-                let name = goutil::unescape_lval(name);
-                let mut value = goutil::unescape_lval(value);
+                let Some(value) = piece(vs, ve) else {
+                    err = Some(format!(
+                        "invalid UTF-8 label value: {}",
+                        goutil::go_quote(&b[vs..ve])
+                    ));
+                    return;
+                };
+                let name = unescape(name);
+                let mut value = unescape(value);
                 let normalise = match mtype {
                     MetricType::Summary => name == "quantile",
                     MetricType::Histogram => name == "le",
@@ -290,7 +311,9 @@ impl<'a> Parser<'a> {
                 return Err(self.error_here(message));
             }
         }
-        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        if !out.is_sorted_by(|x, y| x.0 <= y.0) {
+            out.sort_by(|x, y| x.0.cmp(&y.0));
+        }
         Ok(())
     }
 
@@ -309,7 +332,9 @@ impl<'a> Parser<'a> {
             return Ok(());
         };
         let mut err = None;
-        scan_labels(self.body, lb, end, |n, v| {
+        let b = self.body;
+        scan_labels(b, lb, end, |(ns, ne), (vs, ve)| {
+            let (n, v) = (&b[ns..ne], &b[vs..ve]);
             match (std::str::from_utf8(n), std::str::from_utf8(v)) {
                 (Ok(n), Ok(v)) => out.push((Cow::Borrowed(n), Cow::Borrowed(v))),
                 _ => {
@@ -323,16 +348,22 @@ impl<'a> Parser<'a> {
             out.clear();
             return Err(self.error_here(message));
         }
-        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        out.sort_by(|x, y| x.0.cmp(&y.0));
         Ok(())
     }
 }
 
 /// Walks the label pairs of an already validated `{...}` at `b[lbrace..end]` (`end` is
-/// just past the `}`), calling `f(name, value)` with raw bytes (quotes stripped). A quoted
+/// just past the `}`), calling `f(name, value)` with the byte ranges of the raw name and
+/// value (quotes stripped). A quoted
 /// metric name inside the braces is skipped. Separators are spaces, tabs, commas, and the
 /// NULs the lexers skip after a value's closing quote or the whitespace after `=`.
-fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+fn scan_labels(
+    b: &[u8],
+    lbrace: usize,
+    end: usize,
+    mut f: impl FnMut((usize, usize), (usize, usize)),
+) {
     let close = end.saturating_sub(1).min(b.len());
     let mut j = lbrace + 1;
     while j < close {
@@ -345,7 +376,7 @@ fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a
         }
         let (name, after) = if b[j] == b'"' {
             let k = skip_quoted(b, j, close, false);
-            (&b[j + 1..k.saturating_sub(1).max(j + 1)], k)
+            ((j + 1, k.saturating_sub(1).max(j + 1)), k)
         } else {
             let mut k = j;
             while k < close && LNAME_CONT[b[k] as usize] {
@@ -355,7 +386,7 @@ fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a
                 // Not a label name: cannot happen on a validated series; stop.
                 return;
             }
-            (&b[j..k], k)
+            ((j, k), k)
         };
         j = after;
         while j < close && matches!(b[j], b' ' | b'\t') {
@@ -373,7 +404,7 @@ fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a
             return;
         }
         let k = skip_quoted(b, j, close, true);
-        f(name, &b[j + 1..k.saturating_sub(1).max(j + 1)]);
+        f(name, (j + 1, k.saturating_sub(1).max(j + 1)));
         j = k;
     }
 }
@@ -383,19 +414,20 @@ fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a
 fn skip_quoted(b: &[u8], j: usize, limit: usize, skip_nul: bool) -> usize {
     let mut k = j + 1;
     while k < limit {
-        match b[k] {
-            b'"' => return k + 1,
-            b'\\' => {
-                k += 1;
-                if skip_nul {
-                    while k < limit && b[k] == 0 {
-                        k += 1;
-                    }
-                }
+        let Some(p) = memchr::memchr2(b'"', b'\\', &b[k..limit]) else {
+            return limit;
+        };
+        k += p;
+        if b[k] == b'"' {
+            return k + 1;
+        }
+        k += 1;
+        if skip_nul {
+            while k < limit && b[k] == 0 {
                 k += 1;
             }
-            _ => k += 1,
         }
+        k += 1;
     }
     limit
 }
