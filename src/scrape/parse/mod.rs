@@ -5,7 +5,18 @@
 //! slices and allocates nothing for samples; [`Parser::series_labels`] decodes the labels
 //! of the last sample only when the caller's series cache misses. The lexers are ports of
 //! Prometheus' golex state machines, so token boundaries, accepted quirks and error
-//! messages match `promparse.go` / `openmetricsparse.go` (see `lex.rs`).
+//! messages match `promparse.go` / `openmetricsparse.go` (see `lex.rs`). Fast paths for
+//! the common line shapes consume exactly the tokens the general path would; tests and
+//! the fuzz targets compare them with [`Parser::new_reference`].
+//!
+//! Known differences from Prometheus:
+//! - comment lines are skipped, not returned as entries;
+//! - labels with the same name keep their order of appearance (Go's sort is unstable);
+//! - a quoted metric or label name that is not valid UTF-8 makes
+//!   [`Parser::series_labels`] fail (Prometheus fails the scrape later, on the name);
+//! - `%q` in messages approximates Go's `unicode.IsPrint` without Unicode tables;
+//! - an OpenMetrics timestamp beyond the int64 range gives `i64::MIN` (Go on amd64);
+//! - after an error, `next_entry` keeps returning it.
 
 use std::borrow::Cow;
 use std::fmt;
