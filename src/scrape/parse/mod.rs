@@ -5,7 +5,18 @@
 //! slices and allocates nothing for samples; [`Parser::series_labels`] decodes the labels
 //! of the last sample only when the caller's series cache misses. The lexers are ports of
 //! Prometheus' golex state machines, so token boundaries, accepted quirks and error
-//! messages match `promparse.go` / `openmetricsparse.go` (see `lex.rs`).
+//! messages match `promparse.go` / `openmetricsparse.go` (see `lex.rs`). Fast paths for
+//! the common line shapes consume exactly the tokens the general path would; tests and
+//! the fuzz targets compare them with [`Parser::new_reference`].
+//!
+//! Known differences from Prometheus:
+//! - comment lines are skipped, not returned as entries;
+//! - labels with the same name keep their order of appearance (Go's sort is unstable);
+//! - a quoted metric or label name that is not valid UTF-8 makes
+//!   [`Parser::series_labels`] fail (Prometheus fails the scrape later, on the name);
+//! - `%q` in messages approximates Go's `unicode.IsPrint` without Unicode tables;
+//! - an OpenMetrics timestamp beyond the int64 range gives `i64::MIN` (Go on amd64);
+//! - after an error, `next_entry` keeps returning it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -136,9 +147,21 @@ pub struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     pub fn new(body: &'a [u8], format: Format) -> Self {
+        Self::with_fast_paths(body, format, true)
+    }
+
+    /// A parser that never takes the fast paths for common lines, only the general
+    /// token-by-token port of Prometheus' parser. Its output is identical; the fuzz
+    /// targets and tests compare the two.
+    #[doc(hidden)]
+    pub fn new_reference(body: &'a [u8], format: Format) -> Self {
+        Self::with_fast_paths(body, format, false)
+    }
+
+    fn with_fast_paths(body: &'a [u8], format: Format, fast: bool) -> Self {
         let inner = match format {
-            Format::PrometheusText => Inner::Text(text::TextParser::new(body)),
-            Format::OpenMetrics => Inner::Om(om::OmParser::new(body)),
+            Format::PrometheusText => Inner::Text(text::TextParser::new(body, fast)),
+            Format::OpenMetrics => Inner::Om(om::OmParser::new(body, fast)),
         };
         Parser {
             body,
@@ -235,34 +258,55 @@ impl<'a> Parser<'a> {
         let cur = *self.cur();
         let b = self.body;
         let mtype = self.metric_type();
+        let (ss, se) = cur.series;
+        // Checked once for the whole series: if it is valid UTF-8, so is every piece cut
+        // at its ASCII delimiters; without a backslash there is nothing to unescape.
+        let series_str = std::str::from_utf8(&b[ss..se]).ok();
+        let escapes = memchr::memchr(b'\\', &b[ss..se]).is_some();
+        let piece = |s: usize, e: usize| -> Option<&'a str> {
+            match series_str {
+                Some(st) => st.get(s - ss..e - ss),
+                None => std::str::from_utf8(&b[s..e]).ok(),
+            }
+        };
+        let unescape = |x: &'a str| {
+            if escapes {
+                goutil::unescape_lval(x)
+            } else {
+                Cow::Borrowed(x)
+            }
+        };
         if let Some((s, e)) = cur.name {
-            let name = std::str::from_utf8(&b[s..e]).map_err(|_| {
+            let name = piece(s, e).ok_or_else(|| {
                 self.error_here(format!(
                     "invalid UTF-8 metric name: {}",
                     goutil::go_quote(&b[s..e])
                 ))
             })?;
-            out.push((Cow::Borrowed("__name__"), goutil::unescape_lval(name)));
+            out.push((Cow::Borrowed("__name__"), unescape(name)));
         }
         if let Some(lb) = cur.lbrace {
             let mut err = None;
-            scan_labels(b, lb, cur.series.1, |n, v| {
+            scan_labels(b, lb, se, |(ns, ne), (vs, ve)| {
                 if err.is_some() {
                     return;
                 }
-                let Ok(name) = std::str::from_utf8(n) else {
-                    err = Some(format!("invalid UTF-8 label name: {}", goutil::go_quote(n)));
-                    return;
-                };
-                let Ok(value) = std::str::from_utf8(v) else {
+                let Some(name) = piece(ns, ne) else {
                     err = Some(format!(
-                        "invalid UTF-8 label value: {}",
-                        goutil::go_quote(v)
+                        "invalid UTF-8 label name: {}",
+                        goutil::go_quote(&b[ns..ne])
                     ));
                     return;
                 };
-                let name = goutil::unescape_lval(name);
-                let mut value = goutil::unescape_lval(value);
+                let Some(value) = piece(vs, ve) else {
+                    err = Some(format!(
+                        "invalid UTF-8 label value: {}",
+                        goutil::go_quote(&b[vs..ve])
+                    ));
+                    return;
+                };
+                let name = unescape(name);
+                let mut value = unescape(value);
                 let normalise = match mtype {
                     MetricType::Summary => name == "quantile",
                     MetricType::Histogram => name == "le",
@@ -278,7 +322,9 @@ impl<'a> Parser<'a> {
                 return Err(self.error_here(message));
             }
         }
-        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        if !out.is_sorted_by(|x, y| x.0 <= y.0) {
+            out.sort_by(|x, y| x.0.cmp(&y.0));
+        }
         Ok(())
     }
 
@@ -297,7 +343,9 @@ impl<'a> Parser<'a> {
             return Ok(());
         };
         let mut err = None;
-        scan_labels(self.body, lb, end, |n, v| {
+        let b = self.body;
+        scan_labels(b, lb, end, |(ns, ne), (vs, ve)| {
+            let (n, v) = (&b[ns..ne], &b[vs..ve]);
             match (std::str::from_utf8(n), std::str::from_utf8(v)) {
                 (Ok(n), Ok(v)) => out.push((Cow::Borrowed(n), Cow::Borrowed(v))),
                 _ => {
@@ -311,16 +359,22 @@ impl<'a> Parser<'a> {
             out.clear();
             return Err(self.error_here(message));
         }
-        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        out.sort_by(|x, y| x.0.cmp(&y.0));
         Ok(())
     }
 }
 
 /// Walks the label pairs of an already validated `{...}` at `b[lbrace..end]` (`end` is
-/// just past the `}`), calling `f(name, value)` with raw bytes (quotes stripped). A quoted
+/// just past the `}`), calling `f(name, value)` with the byte ranges of the raw name and
+/// value (quotes stripped). A quoted
 /// metric name inside the braces is skipped. Separators are spaces, tabs, commas, and the
 /// NULs the lexers skip after a value's closing quote or the whitespace after `=`.
-fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+fn scan_labels(
+    b: &[u8],
+    lbrace: usize,
+    end: usize,
+    mut f: impl FnMut((usize, usize), (usize, usize)),
+) {
     let close = end.saturating_sub(1).min(b.len());
     let mut j = lbrace + 1;
     while j < close {
@@ -333,7 +387,7 @@ fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a
         }
         let (name, after) = if b[j] == b'"' {
             let k = skip_quoted(b, j, close, false);
-            (&b[j + 1..k.saturating_sub(1).max(j + 1)], k)
+            ((j + 1, k.saturating_sub(1).max(j + 1)), k)
         } else {
             let mut k = j;
             while k < close && LNAME_CONT[b[k] as usize] {
@@ -343,7 +397,7 @@ fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a
                 // Not a label name: cannot happen on a validated series; stop.
                 return;
             }
-            (&b[j..k], k)
+            ((j, k), k)
         };
         j = after;
         while j < close && matches!(b[j], b' ' | b'\t') {
@@ -361,7 +415,7 @@ fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a
             return;
         }
         let k = skip_quoted(b, j, close, true);
-        f(name, &b[j + 1..k.saturating_sub(1).max(j + 1)]);
+        f(name, (j + 1, k.saturating_sub(1).max(j + 1)));
         j = k;
     }
 }
@@ -371,19 +425,20 @@ fn scan_labels<'a>(b: &'a [u8], lbrace: usize, end: usize, mut f: impl FnMut(&'a
 fn skip_quoted(b: &[u8], j: usize, limit: usize, skip_nul: bool) -> usize {
     let mut k = j + 1;
     while k < limit {
-        match b[k] {
-            b'"' => return k + 1,
-            b'\\' => {
-                k += 1;
-                if skip_nul {
-                    while k < limit && b[k] == 0 {
-                        k += 1;
-                    }
-                }
+        let Some(p) = memchr::memchr2(b'"', b'\\', &b[k..limit]) else {
+            return limit;
+        };
+        k += p;
+        if b[k] == b'"' {
+            return k + 1;
+        }
+        k += 1;
+        if skip_nul {
+            while k < limit && b[k] == 0 {
                 k += 1;
             }
-            _ => k += 1,
         }
+        k += 1;
     }
     limit
 }

@@ -17,6 +17,9 @@ pub(crate) struct OmParser<'a> {
     pub(crate) pstart: usize,
     pub(crate) cur: Cur,
     pub(crate) mtype: MetricType,
+    /// Whether the fast paths may be taken (off only to test them against the general
+    /// path).
+    fast: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -24,8 +27,9 @@ type Res<T> = Result<T, String>;
 const NO_EOF: &str = "data does not end with # EOF";
 
 impl<'a> OmParser<'a> {
-    pub(crate) fn new(b: &'a [u8]) -> Self {
+    pub(crate) fn new(b: &'a [u8], fast: bool) -> Self {
         OmParser {
+            fast,
             b,
             i: 0,
             start: 0,
@@ -415,6 +419,9 @@ impl<'a> OmParser<'a> {
                 self.cur.lbrace = Some(self.start);
                 self.parse_lvals(false)?;
                 self.cur.series = (self.pstart, self.i);
+                if let Some(e) = self.fast_suffix() {
+                    return Ok(Some(e));
+                }
                 let t = self.lex();
                 self.parse_series_end_of_line(t).map(Some)
             }
@@ -422,11 +429,17 @@ impl<'a> OmParser<'a> {
                 self.cur.name = Some((self.pstart, self.i));
                 self.cur.lbrace = None;
                 self.cur.series = (self.pstart, self.i);
+                if let Some(e) = self.fast_suffix() {
+                    return Ok(Some(e));
+                }
                 let mut t2 = self.lex();
                 if t2 == Tok::BraceOpen {
                     self.cur.lbrace = Some(self.start);
                     self.parse_lvals(false)?;
                     self.cur.series = (self.pstart, self.i);
+                    if let Some(e) = self.fast_suffix() {
+                        return Ok(Some(e));
+                    }
                     t2 = self.lex();
                 }
                 self.parse_series_end_of_line(t2).map(Some)
@@ -503,8 +516,66 @@ impl<'a> OmParser<'a> {
         }
     }
 
+    fn check_value_utf8(&self) -> Res<()> {
+        let v = self.buf();
+        if !v.is_ascii() && std::str::from_utf8(v).is_err() {
+            return Err(format!("invalid UTF-8 label value: {}", go_quote(v)));
+        }
+        Ok(())
+    }
+
     fn parse_lvals(&mut self, exemplar: bool) -> Res<()> {
+        // Fast path for `name="value"` pairs: consumes exactly the tokens the lexer would
+        // and hands over to the general loop at anything else (see text.rs).
+        let b = self.b;
+        let n = b.len();
+        let mut after_value = false;
+        while self.fast && !exemplar {
+            if !after_value {
+                let i = self.i;
+                if !(i < n && LNAME_START[b[i] as usize]) {
+                    break;
+                }
+                let mut j = i + 1;
+                while j < n && LNAME_CONT[b[j] as usize] {
+                    j += 1;
+                }
+                if !(j + 1 < n && b[j] == b'=' && b[j + 1] == b'"') {
+                    break;
+                }
+                self.i = j + 1;
+                self.start = j + 1;
+                self.state = St::LValue;
+                let t = self.label_value();
+                if t != Tok::LValue {
+                    return Err(self.parse_error("expected label value", t));
+                }
+                self.check_value_utf8()?;
+                after_value = true;
+            }
+            let i = self.i;
+            if i < n && b[i] == b',' {
+                self.start = i;
+                self.i = i + 1;
+                after_value = false;
+                continue;
+            }
+            if i < n && b[i] == b'}' {
+                self.start = i;
+                self.i = i + 1;
+                self.state = St::Value;
+                return Ok(());
+            }
+            break;
+        }
         let mut t = self.lex();
+        if after_value {
+            if t == Tok::Comma {
+                t = self.lex();
+            } else if t != Tok::BraceClose {
+                return Err(self.parse_error("expected comma or brace close", t));
+            }
+        }
         loop {
             let (cur_start, cur_i) = (self.start, self.i);
             let is_qstring = match t {
@@ -538,10 +609,7 @@ impl<'a> OmParser<'a> {
             if t2 != Tok::LValue {
                 return Err(self.parse_error("expected label value", t2));
             }
-            let v = self.buf();
-            if !v.is_ascii() && std::str::from_utf8(v).is_err() {
-                return Err(format!("invalid UTF-8 label value: {}", go_quote(v)));
-            }
+            self.check_value_utf8()?;
             t = self.lex();
             if t == Tok::Comma {
                 t = self.lex();
@@ -580,6 +648,66 @@ impl<'a> OmParser<'a> {
             return Err(format!("invalid {what}timestamp {}", go_percent_f(ts)));
         }
         Ok(go_f64_to_i64(ts * 1000.0))
+    }
+
+    /// Fast path for ` value[ timestamp]\n` without exemplar; `None` leaves the parser
+    /// untouched for the general path (which also produces the errors).
+    #[inline]
+    fn fast_suffix(&mut self) -> Option<Entry<'a>> {
+        let b = self.b;
+        let n = b.len();
+        let i = self.i;
+        if !(self.fast && i + 1 < n && b[i] == b' ' && OM_VALUE[b[i + 1] as usize])
+            || self.cur.name.is_none()
+        {
+            return None;
+        }
+        let vs = i + 1;
+        let mut j = vs + 1;
+        while j < n && OM_VALUE[b[j] as usize] {
+            j += 1;
+        }
+        if j >= n {
+            return None;
+        }
+        let (ts_range, nl) = if b[j] == b'\n' {
+            (None, j)
+        } else if b[j] == b' ' && j + 1 < n && b[j + 1] != b'#' && OM_VALUE[b[j + 1] as usize] {
+            let mut k = j + 2;
+            while k < n && OM_VALUE[b[k] as usize] {
+                k += 1;
+            }
+            if k >= n || b[k] != b'\n' {
+                return None;
+            }
+            (Some((j + 1, k)), k)
+        } else {
+            return None;
+        };
+        let mut value = parse_float(&b[vs..j]).ok()?;
+        if value.is_nan() {
+            value = f64::from_bits(NORMAL_NAN);
+        }
+        let timestamp_ms = match ts_range {
+            Some((s, e)) => {
+                let ts = parse_float(&b[s..e]).ok()?;
+                if !ts.is_finite() {
+                    return None;
+                }
+                Some(go_f64_to_i64(ts * 1000.0))
+            }
+            None => None,
+        };
+        self.start = nl;
+        self.i = nl + 1;
+        self.state = St::Init;
+        let (s, e) = self.cur.series;
+        Some(Entry::Series {
+            series: &b[s..e],
+            value,
+            timestamp_ms,
+            exemplar: None,
+        })
     }
 
     fn parse_series_end_of_line(&mut self, t: Tok) -> Res<Entry<'a>> {

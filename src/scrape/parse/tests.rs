@@ -1882,6 +1882,32 @@ fn check_round_trip(series: &[GenSeries], format: Format) -> Result<(), TestCase
     Ok(())
 }
 
+const EDIT_BYTES: &[u8] = b"a_:{}=\",\\ \t\n#0.1eE+-x\0\xff";
+
+/// Everything a parser yields: entries, decoded labels, and the final error.
+fn trace(mut p: Parser) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut labels = Vec::new();
+    loop {
+        match p.next_entry() {
+            Ok(None) => return out,
+            Err(e) => {
+                out.push(format!("error {e:?}"));
+                return out;
+            }
+            Ok(Some(e)) => {
+                out.push(format!("{e:?}"));
+                if matches!(e, Entry::Series { .. }) {
+                    out.push(format!(
+                        "{:?}",
+                        p.series_labels(&mut labels).map(|_| labels.clone())
+                    ));
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -1893,6 +1919,23 @@ proptest! {
     #[test]
     fn round_trip_openmetrics(series in prop::collection::vec(series_strategy(), 1..8)) {
         check_round_trip(&series, Format::OpenMetrics)?;
+    }
+
+    /// The fast paths for common lines give exactly what the general token-by-token path
+    /// gives, on valid bodies and on bodies with a few bytes overwritten.
+    #[test]
+    fn fast_paths_match_reference(
+        series in prop::collection::vec(series_strategy(), 1..6),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(EDIT_BYTES)), 0..4),
+        om in any::<bool>(),
+    ) {
+        let format = if om { Format::OpenMetrics } else { Format::PrometheusText };
+        let mut body = render(&series, format).into_bytes();
+        for (idx, c) in edits {
+            let k = idx.index(body.len());
+            body[k] = c;
+        }
+        prop_assert_eq!(trace(Parser::new(&body, format)), trace(Parser::new_reference(&body, format)));
     }
 
     /// Arbitrary bytes never panic, and series_labels works on every sample.

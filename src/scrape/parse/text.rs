@@ -22,13 +22,17 @@ pub(crate) struct TextParser<'a> {
     pub(crate) pstart: usize,
     pub(crate) cur: Cur,
     pub(crate) mtype: MetricType,
+    /// Whether the fast paths may be taken (off only to test them against the general
+    /// path).
+    fast: bool,
 }
 
 type Res<T> = Result<T, String>;
 
 impl<'a> TextParser<'a> {
-    pub(crate) fn new(b: &'a [u8]) -> Self {
+    pub(crate) fn new(b: &'a [u8], fast: bool) -> Self {
         TextParser {
+            fast,
             b,
             i: 0,
             start: 0,
@@ -429,6 +433,9 @@ impl<'a> TextParser<'a> {
                     self.cur.lbrace = Some(self.start);
                     self.parse_lvals()?;
                     self.cur.series = (self.pstart, self.i);
+                    if let Some(e) = self.fast_suffix() {
+                        return Ok(Some(e));
+                    }
                     let t = self.next_token();
                     return self.parse_metric_suffix(t).map(Some);
                 }
@@ -436,11 +443,17 @@ impl<'a> TextParser<'a> {
                     self.cur.name = Some((self.pstart, self.i));
                     self.cur.lbrace = None;
                     self.cur.series = (self.pstart, self.i);
+                    if let Some(e) = self.fast_suffix() {
+                        return Ok(Some(e));
+                    }
                     let mut t2 = self.next_token();
                     if t2 == Tok::BraceOpen {
                         self.cur.lbrace = Some(self.start);
                         self.parse_lvals()?;
                         self.cur.series = (self.pstart, self.i);
+                        if let Some(e) = self.fast_suffix() {
+                            return Ok(Some(e));
+                        }
                         t2 = self.next_token();
                     }
                     return self.parse_metric_suffix(t2).map(Some);
@@ -497,8 +510,64 @@ impl<'a> TextParser<'a> {
         Ok(entry)
     }
 
+    fn check_value_utf8(&self) -> Res<()> {
+        let v = self.buf();
+        if !v.is_ascii() && std::str::from_utf8(v).is_err() {
+            return Err(format!("invalid UTF-8 label value: {}", go_quote(v)));
+        }
+        Ok(())
+    }
+
     fn parse_lvals(&mut self) -> Res<()> {
+        // Fast path for `name="value"` pairs joined by single commas. It consumes exactly
+        // the tokens the lexer would (LNAME, EQUAL, LVALUE, COMMA or BCLOSE), leaving
+        // positions and state as the general loop below would, and hands over to it at
+        // anything else (spaces, quoted names, errors in names).
+        let b = self.b;
+        let n = b.len();
+        let mut after_value = false;
+        while self.fast {
+            if !after_value {
+                let i = self.i;
+                if !(i < n && LNAME_START[b[i] as usize]) {
+                    break;
+                }
+                let mut j = i + 1;
+                while j < n && LNAME_CONT[b[j] as usize] {
+                    j += 1;
+                }
+                if !(j + 1 < n && b[j] == b'=' && b[j + 1] == b'"') {
+                    break;
+                }
+                self.i = j + 1;
+                self.start = j + 1;
+                self.state = St::LValue;
+                let t = self.label_value();
+                if t != Tok::LValue {
+                    return Err(self.parse_error("expected label value", t));
+                }
+                self.check_value_utf8()?;
+                after_value = true;
+            }
+            let i = self.i;
+            if i < n && b[i] == b',' {
+                self.start = i;
+                self.i = i + 1;
+                after_value = false;
+                continue;
+            }
+            if i < n && b[i] == b'}' {
+                self.start = i;
+                self.i = i + 1;
+                self.state = St::Value;
+                return Ok(());
+            }
+            break;
+        }
         let mut t = self.next_token();
+        if after_value && t == Tok::Comma {
+            t = self.next_token();
+        }
         loop {
             let (cur_start, cur_i) = (self.start, self.i);
             let is_qstring = match t {
@@ -529,15 +598,65 @@ impl<'a> TextParser<'a> {
             if t2 != Tok::LValue {
                 return Err(self.parse_error("expected label value", t2));
             }
-            let v = self.buf();
-            if !v.is_ascii() && std::str::from_utf8(v).is_err() {
-                return Err(format!("invalid UTF-8 label value: {}", go_quote(v)));
-            }
+            self.check_value_utf8()?;
             t = self.next_token();
             if t == Tok::Comma {
                 t = self.next_token();
             }
         }
+    }
+
+    /// Fast path for the common ` value[ timestamp]\n` after a name or label set: taken
+    /// only when every token is well formed and the numbers parse, ending where the
+    /// general path would; `None` leaves the parser untouched for the general path (which
+    /// also produces the errors).
+    #[inline]
+    fn fast_suffix(&mut self) -> Option<Entry<'a>> {
+        let b = self.b;
+        let n = b.len();
+        let i = self.i;
+        if !(self.fast && i + 1 < n && b[i] == b' ' && TEXT_VALUE[b[i + 1] as usize])
+            || self.cur.name.is_none()
+        {
+            return None;
+        }
+        let vs = i + 1;
+        let mut j = vs + 1;
+        while j < n && TEXT_VALUE[b[j] as usize] {
+            j += 1;
+        }
+        let (ts_range, nl) = if j >= n || b[j] == b'\n' {
+            (None, j)
+        } else if b[j] == b' ' && j + 1 < n && b[j + 1].is_ascii_digit() {
+            let mut k = j + 2;
+            while k < n && b[k].is_ascii_digit() {
+                k += 1;
+            }
+            if k < n && b[k] != b'\n' {
+                return None;
+            }
+            (Some((j + 1, k)), k)
+        } else {
+            return None;
+        };
+        let mut value = parse_float(&b[vs..j]).ok()?;
+        let timestamp_ms = match ts_range {
+            Some((s, e)) => Some(parse_int_digits(&b[s..e]).ok()?),
+            None => None,
+        };
+        if value.is_nan() {
+            value = f64::from_bits(NORMAL_NAN);
+        }
+        self.start = nl;
+        self.i = nl + 1;
+        self.state = St::Init;
+        let (s, e) = self.cur.series;
+        Some(Entry::Series {
+            series: &b[s..e],
+            value,
+            timestamp_ms,
+            exemplar: None,
+        })
     }
 
     fn parse_metric_suffix(&mut self, t: Tok) -> Res<Entry<'a>> {
