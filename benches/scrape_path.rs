@@ -59,7 +59,10 @@ impl SampleSink for EncodingSink {
 
 fn context() -> TargetContext {
     TargetContext {
-        target_labels: Labels::from_pairs([("instance", "10.1.2.3:8080"), ("job", "kubernetes-cadvisor")]),
+        target_labels: Labels::from_pairs([
+            ("instance", "10.1.2.3:8080"),
+            ("job", "kubernetes-cadvisor"),
+        ]),
         honor_labels: false,
         honor_timestamps: false,
         track_timestamps_staleness: false,
@@ -83,15 +86,34 @@ fn whole_path(c: &mut Criterion) {
     let mut scratch = Scratch::default();
     let mut ts = 1_700_000_000_000;
     // Warm the cache: every later scrape is all hits.
-    let first = append_scrape(&ctx, &mut cache, &sink, &mut scratch, Some((&body, Format::PrometheusText)), ts, ts);
+    let first = append_scrape(
+        &ctx,
+        &mut cache,
+        &sink,
+        &mut scratch,
+        Some((&body, Format::PrometheusText)),
+        ts,
+        ts,
+    );
     let series = first.map(|s| s.post_relabel).unwrap_or(0);
-    assert_eq!(series, 10_000, "the body must parse into 10,000 kept series");
+    assert_eq!(
+        series, 10_000,
+        "the body must parse into 10,000 kept series"
+    );
     let mut group = c.benchmark_group("scrape_path");
     group.throughput(Throughput::Elements(series));
     group.bench_function("cadvisor_10k_cache_hit", |b| {
         b.iter(|| {
             ts += 15_000;
-            let stats = append_scrape(&ctx, &mut cache, &sink, &mut scratch, Some((&body, Format::PrometheusText)), ts, ts);
+            let stats = append_scrape(
+                &ctx,
+                &mut cache,
+                &sink,
+                &mut scratch,
+                Some((&body, Format::PrometheusText)),
+                ts,
+                ts,
+            );
             sink.append(&scratch.batch);
             black_box(stats.map(|s| s.cache_hits).unwrap_or(0))
         })
@@ -107,7 +129,15 @@ fn memory_per_series() {
     let mut scratch = Scratch::default();
     let before = common::allocated();
     let mut cache = SeriesCache::default();
-    let _ = append_scrape(&ctx, &mut cache, &sink, &mut scratch, Some((&body, Format::PrometheusText)), 1, 1);
+    let _ = append_scrape(
+        &ctx,
+        &mut cache,
+        &sink,
+        &mut scratch,
+        Some((&body, Format::PrometheusText)),
+        1,
+        1,
+    );
     drop(scratch);
     let after = common::allocated();
     let labels_bytes: usize = sink.labels.lock().values().map(|l| l.len()).sum();

@@ -48,7 +48,6 @@ pub fn cadvisor(format: Format) -> Vec<u8> {
     out.into_bytes()
 }
 
-
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts live heap bytes; install with `#[global_allocator]` in a benchmark.

@@ -204,3 +204,131 @@ impl Manager {
         self.loops.lock().len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use crate::labels::Labels;
+    use crate::remote_write::{Sample, SeriesRef};
+    use crate::scrape::append::STALE_NAN;
+    use crate::sd::TargetGroup;
+    use crate::targets::targets_from_groups;
+    use std::path::Path;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Recorder {
+        names: Mutex<HashMap<SeriesRef, String>>,
+        samples: Mutex<Vec<(String, u64)>>,
+    }
+
+    impl SampleSink for Recorder {
+        fn series(&self, series: SeriesRef, labels: &Labels) {
+            self.names
+                .lock()
+                .insert(series, labels.value("__name__").to_string());
+        }
+        fn append(&self, samples: &[Sample]) {
+            let names = self.names.lock();
+            let mut out = self.samples.lock();
+            for s in samples {
+                out.push((
+                    names.get(&s.series).cloned().unwrap_or_default(),
+                    s.value_bits,
+                ));
+            }
+        }
+        fn forget(&self, _series: SeriesRef) {}
+    }
+
+    impl Recorder {
+        fn count(&self, name: &str, pred: impl Fn(u64) -> bool) -> usize {
+            self.samples
+                .lock()
+                .iter()
+                .filter(|(n, v)| n == name && pred(*v))
+                .count()
+        }
+    }
+
+    async fn target() -> String {
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(|| async {
+                ([("content-type", "text/plain; version=0.0.4")], "m 1\n")
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        address
+    }
+
+    fn setup(address: &str, job_extra: &str) -> (Config, TargetsView) {
+        let text =
+            format!("scrape_configs:\n  - job_name: j\n    scrape_interval: 100ms\n{job_extra}");
+        let config = load_str(&text, Path::new("/p.yml")).unwrap();
+        let group = TargetGroup {
+            source: "0".into(),
+            targets: vec![Labels::from_pairs([("__address__", address)])],
+            labels: Labels::new(),
+        };
+        let mut view = TargetsView::default();
+        view.jobs.insert(
+            "j".into(),
+            targets_from_groups(&config.scrape_configs[0], &[group]),
+        );
+        (config, view)
+    }
+
+    #[tokio::test]
+    async fn reload_keeps_the_loop_and_cache_unless_scraping_changes() {
+        let address = target().await;
+        let sink = Arc::new(Recorder::default());
+        let manager = Manager::new(sink.clone());
+        let (config, view) = setup(&address, "");
+        manager.sync(&config, &view);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(sink.count("up", |v| v == 1f64.to_bits()) >= 2);
+        let added_once = sink.count("scrape_series_added", |v| v == 1f64.to_bits());
+        assert_eq!(added_once, 1, "the first scrape adds the series");
+
+        // Only the timeout changes: same loop, same cache, no stale markers.
+        let (config, view) = setup(&address, "    scrape_timeout: 50ms\n");
+        manager.sync(&config, &view);
+        assert_eq!(manager.loop_count(), 1);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(sink.count("m", |v| v == STALE_NAN), 0);
+        assert_eq!(
+            sink.count("scrape_series_added", |v| v == 1f64.to_bits()),
+            1,
+            "cache kept"
+        );
+
+        // Metric relabeling changes: a new loop with a fresh cache; the old one ends with
+        // stale markers after two intervals.
+        let (config, view) = setup(
+            &address,
+            "    metric_relabel_configs:\n      - target_label: x\n        replacement: y\n",
+        );
+        manager.sync(&config, &view);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            sink.count("m", |v| v == STALE_NAN) >= 1,
+            "the replaced loop marks its series stale"
+        );
+        assert_eq!(
+            sink.count("scrape_series_added", |v| v == 1f64.to_bits()),
+            2,
+            "fresh cache"
+        );
+
+        // The target goes away: stale markers for its series and the synthetic ones.
+        let before = sink.count("up", |v| v == STALE_NAN);
+        manager.sync(&config, &TargetsView::default());
+        assert_eq!(manager.loop_count(), 0);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(sink.count("up", |v| v == STALE_NAN), before + 1);
+    }
+}
