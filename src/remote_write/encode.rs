@@ -21,9 +21,9 @@ use crate::labels::Labels;
 use std::sync::Arc;
 
 /// Wire type 2 (length-delimited) tag of field 1.
-const TAG_1_LEN: u8 = 0x0a;
+pub(crate) const TAG_1_LEN: u8 = 0x0a;
 /// Wire type 2 tag of field 2.
-const TAG_2_LEN: u8 = 0x12;
+pub(crate) const TAG_2_LEN: u8 = 0x12;
 /// `Sample.value`: field 1, wire type 1 (64-bit).
 const TAG_SAMPLE_VALUE: u8 = 0x09;
 /// `Sample.timestamp`: field 2, wire type 0 (varint).
@@ -44,7 +44,7 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a varint at the start of `buf`: its value and length.
-fn get_varint(buf: &[u8]) -> Option<(u64, usize)> {
+pub(crate) fn get_varint(buf: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
     for (i, &b) in buf.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7f) << (7 * i);
@@ -124,7 +124,7 @@ pub(crate) fn decode_labels(mut buf: &[u8]) -> Option<Labels> {
 }
 
 /// Splits `tag, varint length, body` off the start of `buf`.
-fn length_delimited(buf: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+pub(crate) fn length_delimited(buf: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     if buf.first() != Some(&tag) {
         return None;
     }
@@ -147,7 +147,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn sample_len(&self) -> usize {
+    /// Length of the `Sample` body for this entry.
+    pub(crate) fn sample_len(&self) -> usize {
         let value = if f64::from_bits(self.value_bits) != 0.0 {
             9
         } else {
@@ -172,6 +173,12 @@ pub(crate) fn put_timeseries(buf: &mut Vec<u8>, entry: &Entry) {
     buf.extend_from_slice(&entry.labels);
     buf.push(TAG_2_LEN);
     put_varint(buf, sample_len as u64);
+    put_sample(buf, entry);
+}
+
+/// Appends the body of `entry`'s `Sample` (the same message in remote write 1.0 and 2.0;
+/// 2.0's `start_timestamp = 3` is left unset).
+pub(crate) fn put_sample(buf: &mut Vec<u8>, entry: &Entry) {
     // -0.0 compares equal to 0.0 and is left out like +0.0, as gogo-protobuf and prost do.
     if f64::from_bits(entry.value_bits) != 0.0 {
         buf.push(TAG_SAMPLE_VALUE);

@@ -61,6 +61,10 @@ pub struct RemoteWriteMetrics {
     pub samples_failed: [AtomicU64; 3],
     /// Final failures per exact HTTP status, counted in requests.
     failed_requests_by_status: Mutex<BTreeMap<u16, u64>>,
+    /// Remote write 2.0: samples of 2xx answers that the receiver's
+    /// `X-Prometheus-Remote-Write-Samples-Written` header says were not written (also counted
+    /// in `samples_failed`, class "other"; P: `updateMetrics`).
+    pub samples_not_written: AtomicU64,
     /// `prometheus_remote_storage_samples_retried_total`: samples sent again after a
     /// retryable failure (each retry of a request counts its samples).
     pub samples_retried: AtomicU64,

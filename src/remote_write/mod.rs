@@ -14,14 +14,17 @@
 //!   (`dropped{reason="queue_full"}`), so scrapes never wait for the network.
 //! - Resharding ([`queue`]) between `min_shards` and `max_shards` every 10s, as Prometheus
 //!   computes it; old shards flush before new ones send.
-//! - Encoding ([`encode`]): hand-written streaming protobuf into reused buffers, snappy block
-//!   format.
+//! - Encoding ([`encode`], and [`encode_v2`] for `protobuf_message:
+//!   io.prometheus.write.v2.Request`): hand-written streaming protobuf into reused buffers,
+//!   snappy block format.
 //! - Sending ([`send`]): headers, timeouts, retries and backoff as Prometheus (spec §6.3).
 //! - Counters ([`metrics`]): one [`RemoteWriteMetrics`] per endpoint.
 //!
-//! Not yet: the durable disk queue, metadata, remote write 2.0, exemplars and histograms.
+//! Not yet: the durable disk queue, metadata (1.0 metadata requests, 2.0 `TimeSeries.metadata`),
+//! exemplars and histograms.
 
 pub mod encode;
+pub mod encode_v2;
 pub mod metrics;
 mod queue;
 pub mod send;

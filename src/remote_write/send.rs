@@ -2,6 +2,7 @@
 //! (P: `storage/remote/client.go` `Store`, `retryAfterDuration`).
 
 use crate::config::RemoteWriteConfig;
+use crate::config::remote_write::ProtobufMessage;
 use crate::http_client::{self, HttpClient};
 use bytes::Bytes;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -12,11 +13,58 @@ pub const USER_AGENT: &str = concat!("promshard/", env!("CARGO_PKG_VERSION"));
 /// Up to this many bytes of an error response's body are logged (P: `maxErrMsgLen`).
 pub const MAX_ERROR_BODY: usize = 1024;
 
+/// `Content-Type` of a remote write 2.0 request.
+pub const CONTENT_TYPE_V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+
+/// What a 2xx response says was written (remote write 2.0 `X-Prometheus-Remote-Write-*-Written`
+/// headers; P: `storage/remote/stats.go`). A missing or unreadable header counts as 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub samples: u64,
+    pub histograms: u64,
+    pub exemplars: u64,
+    /// At least one of the headers was there.
+    pub confirmed: bool,
+}
+
+impl Written {
+    pub fn from_headers(headers: &HeaderMap) -> Written {
+        let mut written = Written::default();
+        for (name, count) in [
+            (
+                "X-Prometheus-Remote-Write-Samples-Written",
+                &mut written.samples,
+            ),
+            (
+                "X-Prometheus-Remote-Write-Histograms-Written",
+                &mut written.histograms,
+            ),
+            (
+                "X-Prometheus-Remote-Write-Exemplars-Written",
+                &mut written.exemplars,
+            ),
+        ] {
+            if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok())
+                && !value.is_empty()
+            {
+                written.confirmed = true;
+                *count = value.trim().parse().unwrap_or(0);
+            }
+        }
+        written
+    }
+
+    /// Nothing written, by the headers (also when they are missing).
+    pub fn nothing(&self) -> bool {
+        self.samples == 0 && self.histograms == 0 && self.exemplars == 0
+    }
+}
+
 /// What one attempt came to.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    /// 2xx.
-    Sent,
+    /// 2xx, with the status and what the response headers say was written.
+    Sent { status: u16, written: Written },
     /// Worth retrying with the same payload: 5xx, 429 when allowed, transport errors and
     /// timeouts. `retry_after` is the server's `Retry-After`, when it gave a positive one.
     Retry {
@@ -34,6 +82,7 @@ pub(crate) struct Sender {
     headers: HeaderMap,
     timeout: Option<Duration>,
     retry_on_429: bool,
+    message: ProtobufMessage,
 }
 
 impl Sender {
@@ -54,10 +103,17 @@ impl Sender {
             headers,
             timeout: (!timeout.is_zero()).then_some(timeout),
             retry_on_429: config.queue_config.retry_on_http_429,
+            message: config.protobuf_message,
         })
     }
 
-    /// Sends `body` (a snappy-compressed `WriteRequest`) once; `attempt` is 0 for the first try.
+    /// The protobuf message this endpoint sends.
+    pub fn message(&self) -> ProtobufMessage {
+        self.message
+    }
+
+    /// Sends `body` (a snappy-compressed `WriteRequest`, or 2.0 `Request`) once; `attempt` is
+    /// 0 for the first try.
     pub async fn attempt(&self, body: Bytes, attempt: u32) -> Outcome {
         let request = match self.client.post(&self.url).await {
             Ok(request) => request,
@@ -70,12 +126,16 @@ impl Sender {
                 };
             }
         };
+        let (content_type, version) = match self.message {
+            ProtobufMessage::V1 => ("application/x-protobuf", "0.1.0"),
+            ProtobufMessage::V2 => (CONTENT_TYPE_V2, "2.0.0"),
+        };
         let mut request = request
             .headers(self.headers.clone())
             .header(CONTENT_ENCODING, "snappy")
-            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header(CONTENT_TYPE, content_type)
             .header(reqwest::header::USER_AGENT, USER_AGENT)
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .header("X-Prometheus-Remote-Write-Version", version)
             .body(body);
         if attempt > 0 {
             request = request.header("Retry-Attempt", attempt.to_string());
@@ -94,7 +154,10 @@ impl Sender {
         };
         let status = response.status();
         if status.is_success() {
-            return Outcome::Sent;
+            return Outcome::Sent {
+                status: status.as_u16(),
+                written: Written::from_headers(response.headers()),
+            };
         }
         let retry_after = response
             .headers()

@@ -15,9 +15,11 @@
 //! once their queues are empty (or at a hard shutdown). So every sample of a series queued
 //! before the reshard is sent before any queued after it.
 
-use super::encode::{Entry, RequestEncoder};
+use super::encode::Entry;
+use super::encode_v2::BatchEncoder;
 use super::metrics::{DropReason, EwmaRate, RemoteWriteMetrics};
-use super::send::{Outcome, Sender};
+use super::send::{Outcome, Sender, Written};
+use crate::config::remote_write::ProtobufMessage;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -245,7 +247,7 @@ async fn run_shard(core: &Arc<Core>, set: &ShardSet, index: usize) {
     }
     let deadline_after = core.params.batch_send_deadline;
     let mut deadline = Instant::now() + deadline_after;
-    let mut encoder = RequestEncoder::default();
+    let mut encoder = BatchEncoder::new(core.sender.message());
     loop {
         if *cancel.borrow() {
             let n = set.drain(index);
@@ -331,7 +333,7 @@ fn drop_too_old(core: &Core, batch: &mut Vec<Entry>) -> bool {
 /// `sendWriteRequestWithBackoff`). False when a hard shutdown abandoned it.
 async fn send_batch(
     core: &Core,
-    encoder: &mut RequestEncoder,
+    encoder: &mut BatchEncoder,
     batch: &mut Vec<Entry>,
     cancel: &mut watch::Receiver<bool>,
 ) -> bool {
@@ -361,8 +363,21 @@ async fn send_batch(
             }
         };
         match outcome {
-            Outcome::Sent => {
-                RemoteWriteMetrics::add(&metrics.samples_sent, batch.len() as u64);
+            Outcome::Sent { status, written } => {
+                let n = batch.len() as u64;
+                let accepted = match core.sender.message() {
+                    ProtobufMessage::V1 => n,
+                    ProtobufMessage::V2 => match check_written(core, n, written) {
+                        Some(accepted) => accepted,
+                        None => {
+                            RemoteWriteMetrics::add(&metrics.bytes_sent, body.len() as u64);
+                            metrics.add_failed(Some(status), n);
+                            finish(core, batch, started, true);
+                            return true;
+                        }
+                    },
+                };
+                RemoteWriteMetrics::add(&metrics.samples_sent, accepted);
                 RemoteWriteMetrics::add(&metrics.requests_sent, 1);
                 RemoteWriteMetrics::add(&metrics.bytes_sent, body.len() as u64);
                 finish(core, batch, started, true);
@@ -409,10 +424,41 @@ async fn send_batch(
     }
 }
 
-fn encode(encoder: &mut RequestEncoder, batch: &[Entry]) -> Result<Bytes, snap::Error> {
-    encoder
-        .encode_compressed(batch.iter())
-        .map(Bytes::copy_from_slice)
+/// The remote write 2.0 check of a 2xx answer to a request of `n` samples (P: `queue_manager.go`
+/// `sendV2SamplesWithBackoff`, `updateMetrics`): how many samples count as sent, the shortfall
+/// being counted as failed; `None` when nothing was written by the Written headers (missing or
+/// all zero), which is a final error: the receiver probably speaks only remote write 1.0.
+fn check_written(core: &Core, n: u64, written: Written) -> Option<u64> {
+    if n == 0 {
+        return Some(0);
+    }
+    if written.nothing() {
+        tracing::error!(
+            remote_name = %core.name,
+            url = %core.url,
+            samples = n,
+            headers_present = written.confirmed,
+            "got 2xx, but the X-Prometheus-Remote-Write-*-Written headers say nothing was written; receiver probably speaks only remote write 1.0, dropping the batch"
+        );
+        return None;
+    }
+    if written.samples < n {
+        let missing = n - written.samples;
+        core.metrics.add_failed(None, missing);
+        RemoteWriteMetrics::add(&core.metrics.samples_not_written, missing);
+        tracing::error!(
+            remote_name = %core.name,
+            url = %core.url,
+            samples = n,
+            written = written.samples,
+            "got 2xx, but the receiver says some samples were not written"
+        );
+    }
+    Some(written.samples.min(n))
+}
+
+fn encode(encoder: &mut BatchEncoder, batch: &[Entry]) -> Result<Bytes, snap::Error> {
+    encoder.encode_compressed(batch).map(Bytes::copy_from_slice)
 }
 
 /// Bookkeeping once a batch is done with, whatever the outcome.
