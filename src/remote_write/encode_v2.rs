@@ -292,14 +292,14 @@ fn put_timeseries(buf: &mut Vec<u8>, labels_refs: &[u32], entry: &Entry) {
 
 /// The encoder of one send task, for the endpoint's `protobuf_message`.
 pub enum BatchEncoder {
-    V1(RequestEncoder),
+    V1(Box<RequestEncoder>),
     V2(Box<RequestEncoderV2>),
 }
 
 impl BatchEncoder {
     pub fn new(message: ProtobufMessage) -> Self {
         match message {
-            ProtobufMessage::V1 => BatchEncoder::V1(RequestEncoder::default()),
+            ProtobufMessage::V1 => BatchEncoder::V1(Box::default()),
             ProtobufMessage::V2 => BatchEncoder::V2(Box::default()),
         }
     }

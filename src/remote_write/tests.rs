@@ -514,3 +514,47 @@ fn ewma_rate() {
     r.tick();
     assert!((r.rate() - 12.0).abs() < 1e-9);
 }
+
+/// Remote write 2.0 Written headers (P: `ParseWriteResponseStats`): a header present means
+/// "confirmed", a missing, empty or unreadable one counts 0.
+#[test]
+fn written_headers() {
+    use super::send::Written;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let mut h = HeaderMap::new();
+    let w = Written::from_headers(&h);
+    assert!(!w.confirmed && w.nothing());
+    h.insert(
+        "X-Prometheus-Remote-Write-Samples-Written",
+        HeaderValue::from_static("0"),
+    );
+    let w = Written::from_headers(&h);
+    assert!(w.confirmed && w.nothing());
+    h.insert(
+        "x-prometheus-remote-write-samples-written",
+        HeaderValue::from_static(" 7 "),
+    );
+    h.insert(
+        "X-Prometheus-Remote-Write-Histograms-Written",
+        HeaderValue::from_static("x"),
+    );
+    h.insert(
+        "X-Prometheus-Remote-Write-Exemplars-Written",
+        HeaderValue::from_static("2"),
+    );
+    assert_eq!(
+        Written::from_headers(&h),
+        Written {
+            samples: 7,
+            histograms: 0,
+            exemplars: 2,
+            confirmed: true
+        }
+    );
+    let mut h = HeaderMap::new();
+    h.insert(
+        "X-Prometheus-Remote-Write-Exemplars-Written",
+        HeaderValue::from_static(""),
+    );
+    assert!(!Written::from_headers(&h).confirmed);
+}
