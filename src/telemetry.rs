@@ -72,7 +72,7 @@ impl Collector for RemoteWriteCollector {
             url: e.url.clone(),
         };
         type Read = fn(&RemoteWriteMetrics) -> u64;
-        let counters: [(&str, &str, Read); 6] = [
+        let counters: [(&str, &str, Read); 7] = [
             (
                 "remote_storage_samples_in",
                 "Samples handed to the endpoint",
@@ -99,6 +99,11 @@ impl Collector for RemoteWriteCollector {
             ("remote_storage_requests_retried", "Requests retried", |m| {
                 RemoteWriteMetrics::get(&m.requests_retried)
             }),
+            (
+                "remote_storage_samples_not_written",
+                "Samples of accepted 2.0 requests that the receiver reports as not written",
+                |m| RemoteWriteMetrics::get(&m.samples_not_written),
+            ),
         ];
         for (name, help, read) in counters {
             let mut family = encoder.encode_descriptor(
