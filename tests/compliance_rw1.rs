@@ -139,6 +139,34 @@ async fn sender_compliance_cases() {
         !invalid["lastError"].as_str().unwrap().is_empty(),
         "{invalid}"
     );
+    // Metadata the target exposes, per target and per metric.
+    let meta: serde_json::Value = client
+        .get(format!(
+            "{base}/api/v1/targets/metadata?match_target={{job=\"test\"}}&metric=requests_total"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["data"][0]["type"], "counter", "{meta}");
+    assert_eq!(meta["data"][0]["target"]["job"], "test", "{meta}");
+    let meta: serde_json::Value = client
+        .get(format!("{base}/api/v1/metadata?metric=temperature"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["data"]["temperature"][0]["type"], "gauge", "{meta}");
+    let missing = client
+        .get(format!("{base}/api/v1/targets/metadata?metric=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     let metrics = client
         .get(format!("{base}/metrics"))
         .send()

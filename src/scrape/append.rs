@@ -1,7 +1,7 @@
 //! Appending one scrape as a transaction (spec §4.3–4.6): cache lookups, label merging
 //! with the target (`honor_labels`), metric relabeling, limits, timestamps and staleness.
 
-use super::cache::{CacheEntry, SeriesCache, raw_key};
+use super::cache::{CacheEntry, MetadataLine, SeriesCache, raw_key};
 use super::parse::{Entry, Format, Parser};
 use crate::labels::{Labels, ValidationScheme};
 use crate::relabel::RelabelConfig;
@@ -115,6 +115,7 @@ pub fn append_scrape(
 
 fn finish_scrape(cache: &mut SeriesCache, scratch: &mut Scratch) {
     cache.last_success = cache.scrape;
+    cache.evict_metadata();
     scratch.forget.clear();
     cache.evict(&mut scratch.forget);
 }
@@ -179,6 +180,12 @@ fn append_body(
             Ok(None) => break,
             Err(e) => return Err(fail(e.to_string(), &stats)),
         };
+        match &entry {
+            Entry::Type { metric, kind } => cache.note_metadata(metric, MetadataLine::Type(*kind)),
+            Entry::Help { metric, text } => cache.note_metadata(metric, MetadataLine::Help(text)),
+            Entry::Unit { metric, unit } => cache.note_metadata(metric, MetadataLine::Unit(unit)),
+            Entry::Series { .. } => {}
+        }
         let Entry::Series {
             series: raw,
             value,

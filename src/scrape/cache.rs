@@ -4,6 +4,7 @@
 //! Memory per active series is one entry: a 128-bit hash key, the ref, the last appended
 //! timestamp and two scrape numbers; no label strings (the sink keeps those once per series).
 
+use super::parse::MetricType;
 use crate::remote_write::SeriesRef;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -51,9 +52,26 @@ pub struct CacheEntry {
     pub last_tracked: u64,
 }
 
+/// HELP, TYPE and UNIT of one metric family as the target last exposed them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyMetadata {
+    pub kind: MetricType,
+    pub help: String,
+    pub unit: String,
+    /// Scrape number in which a HELP, TYPE or UNIT line for the family was last seen.
+    pub last_seen: u64,
+}
+
+/// Families are kept this many scrapes after they were last exposed (spec §6.5).
+pub const METADATA_KEPT_SCRAPES: u64 = 10;
+
 #[derive(Default)]
 pub struct SeriesCache {
     pub entries: HashMap<u128, CacheEntry, PassThrough>,
+    /// Family name → metadata; changed only when a target's HELP/TYPE/UNIT lines change.
+    pub metadata: HashMap<Box<[u8]>, FamilyMetadata>,
+    /// Set when `metadata` changed since the flag was last cleared.
+    pub metadata_changed: bool,
     /// Number of the current scrape (starts at 1).
     pub scrape: u64,
     /// Number of the last successful scrape, whose tracked series are checked for staleness.
@@ -82,8 +100,58 @@ impl SeriesCache {
         });
     }
 
+    /// Records a HELP, TYPE or UNIT line; allocates only for a new family or a change.
+    pub fn note_metadata(&mut self, family: &[u8], update: MetadataLine<'_>) {
+        let scrape = self.scrape;
+        let entry = match self.metadata.get_mut(family) {
+            Some(entry) => entry,
+            None => {
+                self.metadata_changed = true;
+                self.metadata
+                    .entry(family.into())
+                    .or_insert(FamilyMetadata {
+                        kind: MetricType::Unknown,
+                        help: String::new(),
+                        unit: String::new(),
+                        last_seen: scrape,
+                    })
+            }
+        };
+        entry.last_seen = scrape;
+        let changed = match update {
+            MetadataLine::Type(kind) => std::mem::replace(&mut entry.kind, kind) != kind,
+            MetadataLine::Help(help) if entry.help != help => {
+                entry.help = help.to_string();
+                true
+            }
+            MetadataLine::Unit(unit) if entry.unit.as_bytes() != unit => {
+                entry.unit = String::from_utf8_lossy(unit).into_owned();
+                true
+            }
+            _ => false,
+        };
+        self.metadata_changed |= changed;
+    }
+
+    /// Forgets families not exposed for [`METADATA_KEPT_SCRAPES`] scrapes.
+    pub fn evict_metadata(&mut self) {
+        let scrape = self.scrape;
+        let before = self.metadata.len();
+        self.metadata
+            .retain(|_, m| m.last_seen + METADATA_KEPT_SCRAPES > scrape);
+        self.metadata_changed |= self.metadata.len() != before;
+    }
+
     /// Bytes per entry as the hash map stores it (key, value and control byte).
     pub const fn entry_bytes() -> usize {
         std::mem::size_of::<u128>() + std::mem::size_of::<CacheEntry>() + 1
     }
+}
+
+/// One metadata line of an exposition.
+#[derive(Clone, Copy, Debug)]
+pub enum MetadataLine<'a> {
+    Type(MetricType),
+    Help(&'a str),
+    Unit(&'a [u8]),
 }

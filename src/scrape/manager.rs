@@ -16,6 +16,7 @@ struct LoopHandle {
     config: watch::Sender<Arc<LoopConfig>>,
     stop: watch::Sender<Option<Stop>>,
     status: Arc<Mutex<TargetStatus>>,
+    metadata: scrape_loop::SharedMetadata,
     /// The job settings a running loop cannot take over without a fresh cache.
     semantics: String,
 }
@@ -170,17 +171,20 @@ impl Manager {
         let (config_tx, config_rx) = watch::channel(config);
         let (stop_tx, stop_rx) = watch::channel(None);
         let status = Arc::new(Mutex::new(TargetStatus::default()));
+        let metadata = scrape_loop::SharedMetadata::default();
         tokio::spawn(scrape_loop::run(
             config_rx,
             stop_rx,
             self.sink.clone(),
             status.clone(),
             self.counters.clone(),
+            metadata.clone(),
         ));
         LoopHandle {
             config: config_tx,
             stop: stop_tx,
             status,
+            metadata,
             semantics,
         }
     }
@@ -191,6 +195,15 @@ impl Manager {
             .lock()
             .get(&loop_key(job, target))
             .map(|h| h.status.lock().clone())
+    }
+
+    /// The metric metadata a target of `job` last exposed.
+    pub fn metadata(&self, job: &str, target: &Target) -> Arc<Vec<scrape_loop::MetricMetadata>> {
+        self.loops
+            .lock()
+            .get(&loop_key(job, target))
+            .map(|h| h.metadata.lock().clone())
+            .unwrap_or_default()
     }
 
     /// Stops every loop without stale markers (shutdown).

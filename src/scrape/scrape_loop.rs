@@ -27,6 +27,36 @@ pub struct TargetStatus {
     pub series: u64,
 }
 
+/// One metric family's metadata as a target exposes it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MetricMetadata {
+    pub metric: String,
+    pub kind: super::parse::MetricType,
+    pub help: String,
+    pub unit: String,
+}
+
+/// The latest metadata of a target, replaced whenever it changes.
+pub type SharedMetadata = Arc<Mutex<Arc<Vec<MetricMetadata>>>>;
+
+fn publish_metadata(cache: &mut SeriesCache, shared: &SharedMetadata) {
+    if !std::mem::take(&mut cache.metadata_changed) {
+        return;
+    }
+    let mut list: Vec<MetricMetadata> = cache
+        .metadata
+        .iter()
+        .map(|(family, m)| MetricMetadata {
+            metric: String::from_utf8_lossy(family).into_owned(),
+            kind: m.kind,
+            help: m.help.clone(),
+            unit: m.unit.clone(),
+        })
+        .collect();
+    list.sort();
+    *shared.lock() = Arc::new(list);
+}
+
 /// Everything a loop needs; replaced on reload without losing the cache.
 pub struct LoopConfig {
     pub target: Target,
@@ -154,6 +184,7 @@ pub async fn run(
     sink: Arc<dyn SampleSink>,
     status: Arc<Mutex<TargetStatus>>,
     counters: Arc<super::ScrapeCounters>,
+    metadata: SharedMetadata,
 ) {
     let mut current = config.borrow_and_update().clone();
     let mut ctx = context(&current);
@@ -225,6 +256,7 @@ pub async fn run(
             slot,
         )
         .await;
+        publish_metadata(&mut cache, &metadata);
         last_scraped_slot = Some(slot);
         let interval = current.job.scrape_interval.as_millis() as i64;
         // Missed slots are skipped, never made up.

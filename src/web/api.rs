@@ -185,3 +185,168 @@ mod time_tests {
         );
     }
 }
+
+#[derive(Deserialize, Default)]
+pub struct TargetMetadataQuery {
+    #[serde(default)]
+    match_target: String,
+    #[serde(default)]
+    metric: String,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+fn error(
+    status: axum::http::StatusCode,
+    kind: &str,
+    message: &str,
+) -> (axum::http::StatusCode, Json<Value>) {
+    (
+        status,
+        Json(json!({"status": "error", "errorType": kind, "error": message})),
+    )
+}
+
+/// `{a="b", c="d"}`: the equality matchers `match_target` supports.
+fn parse_equality_selector(text: &str) -> Result<Vec<(String, String)>, String> {
+    let inner = text.trim();
+    if inner.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inner = inner
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .ok_or_else(|| {
+            format!("match_target must be a label selector like {{job=\"x\"}}, got {text:?}")
+        })?;
+    let mut matchers = Vec::new();
+    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .filter(|(n, _)| !n.ends_with('!') && !n.ends_with('~'))
+            .ok_or_else(|| {
+                format!("only equality matchers are supported in match_target, got {part:?}")
+            })?;
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .ok_or_else(|| format!("label value must be quoted in {part:?}"))?;
+        matchers.push((name.trim().to_string(), value.to_string()));
+    }
+    Ok(matchers)
+}
+
+/// `/api/v1/targets/metadata`: what each target exposes as HELP/TYPE/UNIT.
+pub async fn targets_metadata(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<TargetMetadataQuery>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let matchers = match parse_equality_selector(&query.match_target) {
+        Ok(m) => m,
+        Err(e) => return error(axum::http::StatusCode::BAD_REQUEST, "bad_data", &e),
+    };
+    let limit = query
+        .limit
+        .filter(|l| *l >= 0)
+        .map(|l| l as usize)
+        .unwrap_or(usize::MAX);
+    let view = state.targets.read().clone();
+    let mut out = Vec::new();
+    'targets: for (job, targets) in &view.jobs {
+        for target in &targets.active {
+            if out.len() >= limit {
+                break 'targets;
+            }
+            let labels = target.public_labels();
+            if !matchers.iter().all(|(n, v)| labels.value(n) == v) {
+                continue;
+            }
+            for m in state.scrape.metadata(job, target).iter() {
+                if !query.metric.is_empty() && m.metric != query.metric {
+                    continue;
+                }
+                if out.len() >= limit {
+                    break 'targets;
+                }
+                out.push(json!({"target": labels, "metric": m.metric, "type": m.kind.as_str(), "help": m.help, "unit": m.unit}));
+            }
+        }
+    }
+    if out.is_empty() {
+        return error(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "specified metadata not found",
+        );
+    }
+    (axum::http::StatusCode::OK, success(Value::Array(out)))
+}
+
+#[derive(Deserialize, Default)]
+pub struct MetadataQuery {
+    #[serde(default)]
+    metric: String,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `/api/v1/metadata`: distinct metadata per metric over all targets.
+pub async fn metadata(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<MetadataQuery>,
+) -> Json<Value> {
+    let view = state.targets.read().clone();
+    let mut by_metric: BTreeMap<String, std::collections::BTreeSet<(String, String, String)>> =
+        BTreeMap::new();
+    for (job, targets) in &view.jobs {
+        for target in &targets.active {
+            for m in state.scrape.metadata(job, target).iter() {
+                if query.metric.is_empty() || m.metric == query.metric {
+                    by_metric.entry(m.metric.clone()).or_default().insert((
+                        m.kind.as_str().to_string(),
+                        m.help.clone(),
+                        m.unit.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    let limit = query
+        .limit
+        .filter(|l| *l >= 0)
+        .map(|l| l as usize)
+        .unwrap_or(usize::MAX);
+    let data: serde_json::Map<String, Value> = by_metric
+        .into_iter()
+        .take(limit)
+        .map(|(metric, entries)| {
+            let list: Vec<Value> = entries
+                .into_iter()
+                .map(|(kind, help, unit)| json!({"type": kind, "help": help, "unit": unit}))
+                .collect();
+            (metric, Value::Array(list))
+        })
+        .collect();
+    success(Value::Object(data))
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::parse_equality_selector;
+
+    #[test]
+    fn equality_selectors_only() {
+        assert_eq!(
+            parse_equality_selector(r#"{job="a", instance="h:1"}"#).unwrap(),
+            vec![
+                ("job".to_string(), "a".to_string()),
+                ("instance".to_string(), "h:1".to_string())
+            ]
+        );
+        assert!(parse_equality_selector("").unwrap().is_empty());
+        assert!(parse_equality_selector(r#"{job=~"a"}"#).is_err());
+        assert!(parse_equality_selector(r#"{job!="a"}"#).is_err());
+        assert!(parse_equality_selector("job").is_err());
+    }
+}

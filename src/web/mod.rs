@@ -45,6 +45,8 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/targets", get(api::targets))
+        .route("/api/v1/targets/metadata", get(api::targets_metadata))
+        .route("/api/v1/metadata", get(api::metadata))
         .route("/api/v1/status/config", get(api::status_config))
         .route("/api/v1/status/flags", get(api::status_flags))
         .route("/metrics", get(metrics))

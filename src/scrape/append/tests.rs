@@ -377,3 +377,41 @@ fn cache_entries_are_small() {
         SeriesCache::entry_bytes()
     );
 }
+
+#[test]
+fn metadata_is_kept_ten_scrapes_after_it_disappears() {
+    let mut h = Harness::new(ctx());
+    h.scrape(
+        "# HELP a Things.\n# TYPE a counter\n# TYPE b gauge\na 1\nb 2\n",
+        NOW,
+    )
+    .0
+    .unwrap();
+    assert!(std::mem::take(&mut h.cache.metadata_changed));
+    let a = &h.cache.metadata[b"a".as_slice()];
+    assert_eq!(
+        (a.kind, a.help.as_str()),
+        (crate::scrape::parse::MetricType::Counter, "Things.")
+    );
+    // Unchanged metadata is not reported as changed.
+    h.scrape(
+        "# HELP a Things.\n# TYPE a counter\n# TYPE b gauge\na 1\nb 2\n",
+        NOW + 1000,
+    )
+    .0
+    .unwrap();
+    assert!(!h.cache.metadata_changed);
+    for i in 0..9 {
+        h.scrape("# TYPE b gauge\nb 2\n", NOW + 2000 + i * 1000)
+            .0
+            .unwrap();
+        assert!(
+            h.cache.metadata.contains_key(b"a".as_slice()),
+            "kept after {} scrapes",
+            i + 1
+        );
+    }
+    h.scrape("# TYPE b gauge\nb 2\n", NOW + 20_000).0.unwrap();
+    assert!(!h.cache.metadata.contains_key(b"a".as_slice()));
+    assert!(h.cache.metadata_changed);
+}

@@ -49,7 +49,7 @@ pub fn format_from_content_type(content_type: &str) -> Option<Format> {
     content_type::format_from_content_type(content_type)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MetricType {
     Counter,
     Gauge,
@@ -59,6 +59,22 @@ pub enum MetricType {
     Info,
     StateSet,
     Unknown,
+}
+
+impl MetricType {
+    /// The name Prometheus' metadata APIs use (`untyped` is `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Unknown => "unknown",
+        }
+    }
 }
 
 /// An exemplar of an OpenMetrics sample (` # {labels} value [timestamp]`).
