@@ -21,6 +21,7 @@
 //!
 //! Not yet: the durable disk queue, metadata, remote write 2.0, exemplars and histograms.
 
+pub mod disk;
 pub mod encode;
 pub mod metrics;
 mod queue;
