@@ -43,7 +43,8 @@ pub trait FileWriter {
 
 /// A file open for reading.
 pub trait FileReader {
-    fn len(&mut self) -> io::Result<u64>;
+    /// The file's length in bytes.
+    fn size(&mut self) -> io::Result<u64>;
     /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
 }
@@ -63,7 +64,7 @@ impl FileWriter for std::fs::File {
 }
 
 impl FileReader for std::fs::File {
-    fn len(&mut self) -> io::Result<u64> {
+    fn size(&mut self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
     }
 
@@ -194,7 +195,10 @@ impl MemState {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{}: no such file", path.display()),
+    )
 }
 
 impl MemFs {
@@ -232,7 +236,7 @@ impl MemFs {
             } else {
                 (st.random() % (unsynced as u64 + 1)) as usize
             };
-            let flip = keep > 0 && st.random() % 3 == 0;
+            let flip = keep > 0 && st.random().is_multiple_of(3);
             let flip_at = if flip {
                 synced + (st.random() % keep as u64) as usize
             } else {
@@ -313,7 +317,7 @@ impl FileWriter for MemFile {
 }
 
 impl FileReader for MemFile {
-    fn len(&mut self) -> io::Result<u64> {
+    fn size(&mut self) -> io::Result<u64> {
         let st = self.fs.lock();
         let inode = st
             .inodes
@@ -328,7 +332,9 @@ impl FileReader for MemFile {
             .inodes
             .get(&self.inode)
             .ok_or_else(|| io::Error::other("stale handle"))?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(inode.data.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(inode.data.len());
         let n = buf.len().min(inode.data.len() - start);
         buf[..n].copy_from_slice(&inode.data[start..start + n]);
         Ok(n)

@@ -51,7 +51,9 @@ mod tests;
 
 pub use fs::{FileReader, FileWriter, Fs, MemFs, StdFs};
 
-use segment::{HEADER_LEN, ReadOutcome, parse_segment_name, read_record, record_header, segment_name};
+use segment::{
+    HEADER_LEN, ReadOutcome, parse_segment_name, read_record, record_header, segment_name,
+};
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -127,7 +129,9 @@ pub enum DiskQueueError {
     },
     #[error("disk queue: record of {len} bytes does not fit (limit {limit} bytes)")]
     RecordTooLarge { len: usize, limit: u64 },
-    #[error("disk queue: acknowledging record {id}, but only records before {next_unread} were read")]
+    #[error(
+        "disk queue: acknowledging record {id}, but only records before {next_unread} were read"
+    )]
     AckUnread { id: u64, next_unread: u64 },
     #[error(
         "disk queue: {}: damaged record {id} at offset {offset} ({reason}); skipped {skipped} records",
@@ -247,7 +251,7 @@ impl<F: Fs> DiskQueue<F> {
         for first in firsts {
             let path = dir.join(segment_name(first));
             let mut reader = fs.open_read(&path).map_err(io_err("open", &path))?;
-            let file_len = reader.len().map_err(io_err("stat", &path))?;
+            let file_len = reader.size().map_err(io_err("stat", &path))?;
             if broken || expected.is_some_and(|e| e != first) {
                 broken = true;
                 report.truncated_bytes += file_len;
@@ -378,9 +382,7 @@ impl<F: Fs> DiskQueue<F> {
         let head_len = self.segments.back().map(|s| s.len);
         let roll = match head_len {
             None => true,
-            Some(len) => {
-                self.force_roll || (len > 0 && len + rec > self.options.segment_bytes)
-            }
+            Some(len) => self.force_roll || (len > 0 && len + rec > self.options.segment_bytes),
         };
         if roll {
             self.roll()?;
@@ -525,6 +527,8 @@ impl<F: Fs> DiskQueue<F> {
     }
 
     /// The next unread record, if any: (id, payload).
+    // Not an `Iterator`: it fails with typed errors and the queue keeps being appended to.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<(u64, Vec<u8>)>, DiskQueueError> {
         if self.read_id >= self.next_id {
             return Ok(None);

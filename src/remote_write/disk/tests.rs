@@ -86,7 +86,10 @@ fn empty_payload_and_record_too_large() {
     assert_eq!(q.append(b"").unwrap(), 0);
     assert_eq!(q.next().unwrap(), Some((0, Vec::new())));
     let err = q.append(&[0u8; 60]).unwrap_err();
-    assert!(matches!(err, DiskQueueError::RecordTooLarge { len: 60, .. }), "{err}");
+    assert!(
+        matches!(err, DiskQueueError::RecordTooLarge { len: 60, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -117,7 +120,13 @@ fn ack_unread_is_an_error_and_old_acks_are_noops() {
     q.append(b"a").unwrap();
     q.append(b"b").unwrap();
     let err = q.ack(0).unwrap_err();
-    assert!(matches!(err, DiskQueueError::AckUnread { id: 0, next_unread: 0 }));
+    assert!(matches!(
+        err,
+        DiskQueueError::AckUnread {
+            id: 0,
+            next_unread: 0
+        }
+    ));
     q.next().unwrap();
     q.ack(0).unwrap();
     q.ack(0).unwrap();
@@ -286,10 +295,20 @@ fn corruption_while_reading_skips_the_segment() {
     fs.corrupt(&dir().join(segment_name(0)), 8);
     let err = q.next().unwrap_err();
     assert!(
-        matches!(err, DiskQueueError::Corrupt { id: 0, skipped: 2, .. }),
+        matches!(
+            err,
+            DiskQueueError::Corrupt {
+                id: 0,
+                skipped: 2,
+                ..
+            }
+        ),
         "{err}"
     );
-    assert!(err.to_string().contains("00000000000000000000.seg"), "{err}");
+    assert!(
+        err.to_string().contains("00000000000000000000.seg"),
+        "{err}"
+    );
     assert_eq!(q.next().unwrap().unwrap().0, 2);
     assert_eq!(q.stats().corrupt_records, 2);
     // A damaged head is not appended to: the next record starts a new segment.
@@ -359,8 +378,10 @@ fn checkpoint_lost_records_do_not_reuse_acked_ids() {
 fn std_fs_round_trip_and_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("queue");
-    let mut o = DiskQueueOptions::default();
-    o.segment_bytes = 200;
+    let o = DiskQueueOptions {
+        segment_bytes: 200,
+        ..DiskQueueOptions::default()
+    };
     let (mut q, report) = DiskQueue::open(&path, o.clone()).unwrap();
     assert_eq!(report.pending_records, 0);
     for i in 0..10 {
@@ -390,14 +411,23 @@ fn std_fs_round_trip_and_reopen() {
     assert_eq!(report.pending_records, 5);
     assert_eq!(report.truncated_bytes, 5);
     let got = drain(&mut q);
-    assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![5, 6, 7, 8, 9]);
+    assert_eq!(
+        got.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![5, 6, 7, 8, 9]
+    );
     for (id, p) in got {
         assert_eq!(p, payload(id, 60));
     }
     // Segments all of whose records were acknowledged are gone.
     let segs = std::fs::read_dir(&path)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".seg"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg")
+        })
         .count();
     assert!(segs <= 3, "{segs}");
 }
@@ -456,9 +486,17 @@ struct Model {
     counter: u64,
 }
 
-fn check_reopen(model: &mut Model, q: &DiskQueue<MemFs>, durable: u64) -> Result<(), TestCaseError> {
+fn check_reopen(
+    model: &mut Model,
+    q: &DiskQueue<MemFs>,
+    durable: u64,
+) -> Result<(), TestCaseError> {
     // Durable records are never lost and their ids never given again.
-    prop_assert!(q.next_id() >= durable, "next id {} < durable {durable}", q.next_id());
+    prop_assert!(
+        q.next_id() >= durable,
+        "next id {} < durable {durable}",
+        q.next_id()
+    );
     prop_assert!(q.next_id() >= model.acked);
     let acked = model.acked;
     let dropped_below = model.dropped_below;
@@ -489,7 +527,9 @@ fn run_ops(seed: u64, options: DiskQueueOptions, ops: Vec<Op>) -> Result<(), Tes
                 model.counter += 1;
                 let p = payload(model.counter, len);
                 let dropped_before = q.stats().dropped_records;
-                let id = q.append(&p).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let id = q
+                    .append(&p)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert!(id >= model.acked, "id {id} reuses an acknowledged id");
                 prop_assert!(model.delivered.last().is_none_or(|&d| id > d));
                 model.payloads.insert(id, p);
@@ -502,7 +542,12 @@ fn run_ops(seed: u64, options: DiskQueueOptions, ops: Vec<Op>) -> Result<(), Tes
             }
             Op::Next => match q.next().map_err(|e| TestCaseError::fail(e.to_string()))? {
                 Some((id, p)) => {
-                    prop_assert_eq!(model.payloads.get(&id), Some(&p), "payload of record {}", id);
+                    prop_assert_eq!(
+                        model.payloads.get(&id),
+                        Some(&p),
+                        "payload of record {}",
+                        id
+                    );
                     prop_assert!(id >= model.acked, "record {id} delivered after its ack");
                     prop_assert!(
                         model.delivered.last().is_none_or(|&d| id > d),
@@ -510,7 +555,10 @@ fn run_ops(seed: u64, options: DiskQueueOptions, ops: Vec<Op>) -> Result<(), Tes
                         model.delivered.last()
                     );
                     let skipped: Vec<u64> = model.required.range(..id).copied().collect();
-                    prop_assert!(skipped.is_empty(), "records {skipped:?} skipped before {id}");
+                    prop_assert!(
+                        skipped.is_empty(),
+                        "records {skipped:?} skipped before {id}"
+                    );
                     model.required.remove(&id);
                     model.delivered.push(id);
                 }
@@ -556,7 +604,11 @@ fn run_ops(seed: u64, options: DiskQueueOptions, ops: Vec<Op>) -> Result<(), Tes
         model.required.remove(&id);
         last = Some(id);
     }
-    prop_assert!(model.required.is_empty(), "never delivered: {:?}", model.required);
+    prop_assert!(
+        model.required.is_empty(),
+        "never delivered: {:?}",
+        model.required
+    );
     Ok(())
 }
 
