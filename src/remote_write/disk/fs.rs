@@ -103,11 +103,14 @@ impl Fs for StdFs {
     }
 
     fn create(&self, path: &Path) -> io::Result<Self::Writer> {
-        std::fs::OpenOptions::new()
+        // Append mode (so writes after a `truncate` land at the end); emptied by hand since
+        // `append` and `truncate` cannot be combined.
+        let file = std::fs::OpenOptions::new()
             .create(true)
-            .write(true)
-            .truncate(true)
-            .open(path)
+            .append(true)
+            .open(path)?;
+        file.set_len(0)?;
+        Ok(file)
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Self::Writer> {
@@ -152,8 +155,8 @@ impl Fs for StdFs {
 /// An in-memory file system that models a crash ([`MemFs::crash`]).
 ///
 /// - File data written since the file's last sync may be lost or torn: on a crash each file
-///   keeps a random prefix of its unsynced bytes, and sometimes one of the kept bytes is
-///   flipped.
+///   keeps a random prefix of its unsynced bytes; sometimes one of the kept bytes is flipped,
+///   or the kept bytes read as zeros (the size reached the disk, the data did not).
 /// - Directory entries (creations, renames, removals) survive a crash only if the directory
 ///   was synced after them; a file whose entry is lost is gone.
 ///
@@ -242,11 +245,15 @@ impl MemFs {
             } else {
                 0
             };
+            let zero = !flip && keep > 0 && st.random().is_multiple_of(4);
             let bit = 1u8 << (st.random() % 8);
             let inode = st.inodes.get_mut(&id).expect("inode exists");
             inode.data.truncate(synced + keep);
             if flip {
                 inode.data[flip_at] ^= bit;
+            }
+            if zero {
+                inode.data[synced..].fill(0);
             }
             inode.synced_len = inode.data.len();
         }

@@ -127,6 +127,8 @@ pub enum DiskQueueError {
         #[source]
         source: io::Error,
     },
+    #[error("disk queue: empty records are not stored")]
+    EmptyRecord,
     #[error("disk queue: record of {len} bytes does not fit (limit {limit} bytes)")]
     RecordTooLarge { len: usize, limit: u64 },
     #[error(
@@ -266,7 +268,8 @@ impl<F: Fs> DiskQueue<F> {
                 let outcome = read_record(&mut reader, file_len, offset, &mut payload)
                     .map_err(io_err("read", &path))?;
                 match outcome {
-                    ReadOutcome::Record { next } => {
+                    // The last id is not used: `id + 1` must not overflow (a garbage name).
+                    ReadOutcome::Record { next } if id < u64::MAX => {
                         if id == acked {
                             ack_pos = Some((first, offset));
                         }
@@ -274,7 +277,10 @@ impl<F: Fs> DiskQueue<F> {
                         offset = next;
                     }
                     ReadOutcome::End => break,
-                    ReadOutcome::Short | ReadOutcome::BadCrc => {
+                    ReadOutcome::Record { .. }
+                    | ReadOutcome::Short
+                    | ReadOutcome::BadCrc
+                    | ReadOutcome::Empty => {
                         report.truncated_bytes += file_len - offset;
                         broken = true;
                         drop(reader);
@@ -372,6 +378,9 @@ impl<F: Fs> DiskQueue<F> {
     /// Appends a record; returns its id. Fsyncs if the policy says so; deletes the oldest
     /// segments if the queue would grow past `max_bytes`.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, DiskQueueError> {
+        if payload.is_empty() {
+            return Err(DiskQueueError::EmptyRecord);
+        }
         let rec = HEADER_LEN + payload.len() as u64;
         if payload.len() > u32::MAX as usize || rec > self.options.max_bytes {
             return Err(DiskQueueError::RecordTooLarge {
@@ -562,6 +571,7 @@ impl<F: Fs> DiskQueue<F> {
                 return Ok(Some((id, payload)));
             }
             ReadOutcome::End | ReadOutcome::Short => "short record",
+            ReadOutcome::Empty => "zero length",
             ReadOutcome::BadCrc => "bad checksum",
         };
         let id = self.read_id;

@@ -43,6 +43,9 @@ pub enum ReadOutcome {
     Short,
     /// The checksum does not match the payload.
     BadCrc,
+    /// A zero length: never written (payloads are not empty), so this is a zero-filled tail
+    /// (the checksum of an empty payload is 0, so zeros would pass the checksum).
+    Empty,
 }
 
 /// Reads the record at `offset` of a file `file_len` bytes long into `payload`.
@@ -64,6 +67,9 @@ pub fn read_record<R: FileReader>(
     }
     let len = u64::from(u32::from_le_bytes(header[..4].try_into().expect("4 bytes")));
     let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+    if len == 0 {
+        return Ok(ReadOutcome::Empty);
+    }
     // Checked against the file length before allocating, so a garbage length cannot make us
     // allocate gigabytes.
     if len > file_len - offset - HEADER_LEN {

@@ -78,13 +78,14 @@ fn round_trip_in_order() {
 }
 
 #[test]
-fn empty_payload_and_record_too_large() {
+fn empty_payload_rejected_and_record_too_large() {
     let fs = MemFs::new(1);
     let mut o = opts();
     o.max_bytes = 64;
     let (mut q, _) = open(&fs, o);
-    assert_eq!(q.append(b"").unwrap(), 0);
-    assert_eq!(q.next().unwrap(), Some((0, Vec::new())));
+    assert!(matches!(q.append(b""), Err(DiskQueueError::EmptyRecord)));
+    assert_eq!(q.append(b"a").unwrap(), 0);
+    assert_eq!(q.next().unwrap(), Some((0, b"a".to_vec())));
     let err = q.append(&[0u8; 60]).unwrap_err();
     assert!(
         matches!(err, DiskQueueError::RecordTooLarge { len: 60, .. }),
@@ -261,6 +262,33 @@ fn torn_tail_is_truncated_and_reported() {
     assert_eq!(report.truncated_bytes, 18);
     assert_eq!(report.pending_records, 1);
     assert_eq!(drain(&mut q).len(), 1);
+}
+
+#[test]
+fn zero_filled_tail_is_not_read_as_records() {
+    let fs = MemFs::new(14);
+    let (mut q, _) = open(&fs, opts());
+    q.append(b"real").unwrap();
+    q.sync().unwrap();
+    drop(q);
+    let head = dir().join(segment_name(0));
+    fs.append_durable(&head, &[0u8; 40]);
+    let (mut q, report) = open(&fs, opts());
+    assert_eq!(report.truncated_bytes, 40);
+    assert_eq!(drain(&mut q), vec![(0, b"real".to_vec())]);
+}
+
+#[test]
+fn garbage_segment_names_and_contents_do_not_panic() {
+    let fs = MemFs::new(15);
+    let mut w = fs.create(&dir().join(segment_name(u64::MAX))).unwrap();
+    w.write_all(&record_header(b"zz")).unwrap();
+    w.write_all(b"zz").unwrap();
+    let mut w = fs.create(&dir().join(segment_name(u64::MAX - 1))).unwrap();
+    w.write_all(&[0xff; 7]).unwrap();
+    let (mut q, report) = open(&fs, opts());
+    assert_eq!(report.truncated_bytes, 7 + 10);
+    assert_eq!(q.next().unwrap(), None);
 }
 
 #[test]
