@@ -173,6 +173,8 @@ struct MemState {
     durable_names: BTreeMap<PathBuf, u64>,
     next_inode: u64,
     rng: u64,
+    /// Changes allowed before every operation fails (a dying machine), if set.
+    fail_after: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -190,6 +192,18 @@ impl MemState {
         x ^= x >> 27;
         self.rng = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Counts a change; fails once the budget set by [`MemFs::fail_after`] is used.
+    fn change(&mut self) -> io::Result<()> {
+        match &mut self.fail_after {
+            None => Ok(()),
+            Some(0) => Err(io::Error::other("injected failure")),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+        }
     }
 
     fn inode_of(&self, path: &Path) -> io::Result<u64> {
@@ -259,6 +273,17 @@ impl MemFs {
         }
     }
 
+    /// After `changes` more changes (create, write, sync, truncate, rename, remove, directory
+    /// sync) every change fails; a failing write may write part of its bytes first.
+    pub fn fail_after(&self, changes: u64) {
+        self.lock().fail_after = Some(changes);
+    }
+
+    /// Ends [`MemFs::fail_after`].
+    pub fn stop_failing(&self) {
+        self.lock().fail_after = None;
+    }
+
     /// The names of the files that exist now (for tests).
     pub fn file_names(&self) -> Vec<PathBuf> {
         self.lock().names.keys().cloned().collect()
@@ -304,6 +329,13 @@ pub struct MemFile {
 impl FileWriter for MemFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut st = self.fs.lock();
+        if let Err(e) = st.change() {
+            let part = (st.random() % (buf.len() as u64 + 1)) as usize;
+            if let Some(inode) = st.inodes.get_mut(&self.inode) {
+                inode.data.extend_from_slice(&buf[..part]);
+            }
+            return Err(e);
+        }
         let inode = st
             .inodes
             .get_mut(&self.inode)
@@ -314,6 +346,7 @@ impl FileWriter for MemFile {
 
     fn sync(&mut self) -> io::Result<()> {
         let mut st = self.fs.lock();
+        st.change()?;
         let inode = st
             .inodes
             .get_mut(&self.inode)
@@ -368,6 +401,7 @@ impl Fs for MemFs {
 
     fn create(&self, path: &Path) -> io::Result<Self::Writer> {
         let mut st = self.lock();
+        st.change()?;
         let id = st.next_inode;
         st.next_inode += 1;
         st.inodes.insert(id, Inode::default());
@@ -398,6 +432,7 @@ impl Fs for MemFs {
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut st = self.lock();
+        st.change()?;
         let id = st.inode_of(path)?;
         let inode = st.inodes.get_mut(&id).expect("named inode exists");
         inode
@@ -409,6 +444,7 @@ impl Fs for MemFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut st = self.lock();
+        st.change()?;
         let id = st.names.remove(from).ok_or_else(|| not_found(from))?;
         st.names.insert(to.to_path_buf(), id);
         Ok(())
@@ -416,12 +452,14 @@ impl Fs for MemFs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut st = self.lock();
+        st.change()?;
         st.names.remove(path).ok_or_else(|| not_found(path))?;
         Ok(())
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.lock();
+        st.change()?;
         let current: Vec<(PathBuf, u64)> = st
             .names
             .iter()

@@ -391,7 +391,11 @@ impl<F: Fs> DiskQueue<F> {
         let head_len = self.segments.back().map(|s| s.len);
         let roll = match head_len {
             None => true,
-            Some(len) => self.force_roll || (len > 0 && len + rec > self.options.segment_bytes),
+            Some(len) => {
+                self.force_roll
+                    || self.writer.is_none()
+                    || (len > 0 && len + rec > self.options.segment_bytes)
+            }
         };
         if roll {
             self.roll()?;
@@ -487,6 +491,9 @@ impl<F: Fs> DiskQueue<F> {
         }
         let path = self.seg_path(first);
         self.writer = None;
+        if self.reader.as_ref().is_some_and(|r| r.0 == first) {
+            self.reader = None;
+        }
         let writer = self.fs.create(&path).map_err(io_err("create", &path))?;
         self.fs
             .sync_dir(&self.dir)
@@ -507,9 +514,6 @@ impl<F: Fs> DiskQueue<F> {
         let end = self.seg_end(0);
         let path = self.seg_path(seg.first_id);
         self.fs.remove(&path).map_err(io_err("remove", &path))?;
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(io_err("fsync directory", &self.dir))?;
         self.segments.pop_front();
         self.total_bytes -= seg.len;
         if self.acked_next < end {
@@ -532,7 +536,9 @@ impl<F: Fs> DiskQueue<F> {
         if self.reader.as_ref().is_some_and(|r| r.0 == seg.first_id) {
             self.reader = None;
         }
-        Ok(())
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))
     }
 
     /// The next unread record, if any: (id, payload).

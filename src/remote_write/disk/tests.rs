@@ -485,6 +485,9 @@ enum Op {
     Crash,
     /// Close and reopen without a crash (the process exits; the page cache survives).
     Reopen,
+    /// The machine dies during a later operation: after this many more file changes every
+    /// change fails; the first failing queue operation is followed by a crash and a reopen.
+    FailAfter(u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -495,6 +498,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Sync),
         1 => Just(Op::Crash),
         1 => Just(Op::Reopen),
+        1 => (0u64..8).prop_map(Op::FailAfter),
     ]
 }
 
@@ -502,8 +506,11 @@ fn op() -> impl Strategy<Value = Op> {
 struct Model {
     /// Every payload appended, by id (an id lost in a crash may be given again).
     payloads: HashMap<u64, Vec<u8>>,
-    /// The persisted checkpoint: ids below it must never be delivered again.
+    /// Ids below this are acknowledged with a persisted checkpoint: never delivered again.
     acked: u64,
+    /// Ids below this were acknowledged, maybe persisted (an ack that failed part way):
+    /// they need not be delivered again, but may be.
+    acked_maybe: u64,
     /// Ids that must still be delivered in this session: appended in it, or durable at the
     /// last crash, and not acknowledged or dropped.
     required: BTreeSet<u64>,
@@ -514,11 +521,25 @@ struct Model {
     counter: u64,
 }
 
-fn check_reopen(
+fn fail(e: DiskQueueError) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
+/// Reopens after a crash (or a clean exit, `crash` false) and computes what must come out.
+fn reopen(
+    fs: &MemFs,
+    q: DiskQueue<MemFs>,
+    options: &DiskQueueOptions,
     model: &mut Model,
-    q: &DiskQueue<MemFs>,
-    durable: u64,
-) -> Result<(), TestCaseError> {
+    crash: bool,
+) -> Result<DiskQueue<MemFs>, TestCaseError> {
+    let durable = if crash { q.durable_next() } else { q.next_id() };
+    drop(q);
+    fs.stop_failing();
+    if crash {
+        fs.crash();
+    }
+    let (q, _) = DiskQueue::open_with(fs.clone(), &dir(), options.clone()).map_err(fail)?;
     // Durable records are never lost and their ids never given again.
     prop_assert!(
         q.next_id() >= durable,
@@ -526,7 +547,7 @@ fn check_reopen(
         q.next_id()
     );
     prop_assert!(q.next_id() >= model.acked);
-    let acked = model.acked;
+    let acked = model.acked_maybe;
     let dropped_below = model.dropped_below;
     model.required = model
         .payloads
@@ -535,6 +556,27 @@ fn check_reopen(
         .filter(|&id| id >= acked && id >= dropped_below && id < durable)
         .collect();
     model.delivered.clear();
+    Ok(q)
+}
+
+fn check_delivery(model: &Model, id: u64, p: &[u8]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        model.payloads.get(&id).map(Vec::as_slice),
+        Some(p),
+        "payload of record {}",
+        id
+    );
+    prop_assert!(id >= model.acked, "record {id} delivered after its ack");
+    prop_assert!(
+        model.delivered.last().is_none_or(|&d| id > d),
+        "record {id} out of order after {:?}",
+        model.delivered.last()
+    );
+    let skipped: Vec<u64> = model.required.range(..id).copied().collect();
+    prop_assert!(
+        skipped.is_empty(),
+        "records {skipped:?} skipped before {id}"
+    );
     Ok(())
 }
 
@@ -544,93 +586,98 @@ fn run_ops(seed: u64, options: DiskQueueOptions, ops: Vec<Op>) -> Result<(), Tes
     let mut model = Model {
         payloads: HashMap::new(),
         acked: 0,
+        acked_maybe: 0,
         required: BTreeSet::new(),
         delivered: Vec::new(),
         dropped_below: 0,
         counter: 0,
     };
     for op in ops {
-        match op {
+        // Whether the operation failed (an injected failure): then crash and reopen.
+        let failed = match op {
             Op::Append(len) => {
                 model.counter += 1;
                 let p = payload(model.counter, len);
                 let dropped_before = q.stats().dropped_records;
-                let id = q
-                    .append(&p)
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                prop_assert!(id >= model.acked, "id {id} reuses an acknowledged id");
-                prop_assert!(model.delivered.last().is_none_or(|&d| id > d));
-                model.payloads.insert(id, p);
-                model.required.insert(id);
+                let id_before = q.next_id();
+                let result = q.append(&p);
                 if q.stats().dropped_records > dropped_before {
                     let oldest = q.oldest_id();
                     model.dropped_below = model.dropped_below.max(oldest);
                     model.required.retain(|&r| r >= oldest);
                 }
-            }
-            Op::Next => match q.next().map_err(|e| TestCaseError::fail(e.to_string()))? {
-                Some((id, p)) => {
-                    prop_assert_eq!(
-                        model.payloads.get(&id),
-                        Some(&p),
-                        "payload of record {}",
-                        id
-                    );
-                    prop_assert!(id >= model.acked, "record {id} delivered after its ack");
-                    prop_assert!(
-                        model.delivered.last().is_none_or(|&d| id > d),
-                        "record {id} out of order after {:?}",
-                        model.delivered.last()
-                    );
-                    let skipped: Vec<u64> = model.required.range(..id).copied().collect();
-                    prop_assert!(
-                        skipped.is_empty(),
-                        "records {skipped:?} skipped before {id}"
-                    );
-                    model.required.remove(&id);
-                    model.delivered.push(id);
-                }
-                None => {
-                    prop_assert!(
-                        model.required.is_empty(),
-                        "records {:?} never delivered",
-                        model.required
-                    );
-                }
-            },
-            Op::Ack(n) => {
-                if !model.delivered.is_empty() {
-                    let id = model.delivered[n % model.delivered.len()];
-                    q.ack(id).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                    model.acked = model.acked.max(id + 1);
-                    let acked = model.acked;
-                    model.required.retain(|&r| r >= acked);
+                match result {
+                    Ok(id) => {
+                        prop_assert_eq!(id, id_before);
+                        prop_assert!(id >= model.acked, "id {id} reuses an acknowledged id");
+                        prop_assert!(model.delivered.last().is_none_or(|&d| id > d));
+                        model.payloads.insert(id, p);
+                        model.required.insert(id);
+                        false
+                    }
+                    Err(_) => {
+                        // Maybe written, not durable.
+                        model.payloads.insert(id_before, p);
+                        true
+                    }
                 }
             }
-            Op::Sync => q.sync().map_err(|e| TestCaseError::fail(e.to_string()))?,
+            Op::Next => {
+                // Reads change nothing, so they do not fail.
+                match q.next().map_err(fail)? {
+                    Some((id, p)) => {
+                        check_delivery(&model, id, &p)?;
+                        model.required.remove(&id);
+                        model.delivered.push(id);
+                    }
+                    None => {
+                        prop_assert!(
+                            model.required.is_empty(),
+                            "records {:?} never delivered",
+                            model.required
+                        );
+                    }
+                }
+                false
+            }
+            Op::Ack(n) if !model.delivered.is_empty() => {
+                let id = model.delivered[n % model.delivered.len()];
+                model.acked_maybe = model.acked_maybe.max(id + 1);
+                let acked_maybe = model.acked_maybe;
+                model.required.retain(|&r| r >= acked_maybe);
+                match q.ack(id) {
+                    Ok(()) => {
+                        model.acked = model.acked.max(id + 1);
+                        false
+                    }
+                    Err(_) => true,
+                }
+            }
+            Op::Ack(_) => false,
+            Op::Sync => q.sync().is_err(),
             Op::Crash => {
-                let durable = q.durable_next();
-                drop(q);
-                fs.crash();
-                q = open(&fs, options.clone()).0;
-                check_reopen(&mut model, &q, durable)?;
+                q = reopen(&fs, q, &options, &mut model, true)?;
+                false
             }
             Op::Reopen => {
-                let all = q.next_id();
-                drop(q);
-                q = open(&fs, options.clone()).0;
-                check_reopen(&mut model, &q, all)?;
+                q = reopen(&fs, q, &options, &mut model, false)?;
+                false
             }
+            Op::FailAfter(n) => {
+                fs.fail_after(n);
+                false
+            }
+        };
+        if failed {
+            q = reopen(&fs, q, &options, &mut model, true)?;
         }
     }
     // Finally everything required comes out, in order.
-    let mut last = model.delivered.last().copied();
-    while let Some((id, p)) = q.next().map_err(|e| TestCaseError::fail(e.to_string()))? {
-        prop_assert_eq!(model.payloads.get(&id), Some(&p));
-        prop_assert!(last.is_none_or(|d| id > d));
-        prop_assert!(id >= model.acked);
+    fs.stop_failing();
+    while let Some((id, p)) = q.next().map_err(fail)? {
+        check_delivery(&model, id, &p)?;
         model.required.remove(&id);
-        last = Some(id);
+        model.delivered.push(id);
     }
     prop_assert!(
         model.required.is_empty(),
