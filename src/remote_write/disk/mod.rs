@@ -35,13 +35,19 @@
 //! - `max_bytes` bounds the segment bytes. An append that would pass it deletes whole oldest
 //!   segments first, acknowledged or not; the unacknowledged records and bytes deleted are
 //!   counted in [`DiskQueueStats::dropped_records`] / `dropped_bytes`.
-//! - On open, segments are scanned: at the first short or bad-checksum record the segment is
-//!   truncated and every later segment is deleted (a torn tail after a crash); the bytes cut
-//!   are in [`OpenReport::truncated_bytes`]. A missing or damaged checkpoint means "read from
+//! - On open, segments are scanned: at the first short, zero-length or bad-checksum record
+//!   the segment is truncated (a torn tail after a crash), and every later segment is deleted
+//!   unless its name continues the ids exactly (the one case: a write failed and the queue
+//!   moved on to a new segment; a segment is fsynced before the next is started, so a crash
+//!   cannot tear a segment that has a successor). The bytes cut are in
+//!   [`OpenReport::truncated_bytes`]. A missing or damaged checkpoint means "read from
 //!   the oldest record".
 //! - A damaged record met while reading (the disk changed under us) makes [`DiskQueue::next`]
 //!   return [`DiskQueueError::Corrupt`] once and skip the rest of that segment (counted in
-//!   `corrupt_records`); the next call goes on after it.
+//!   `corrupt_records`); the next call goes on after it. A reopen then truncates that segment
+//!   at the damaged record and deletes the later segments (their ids no longer continue).
+//! - A failed write is cut off again (`truncate`); if that fails too, the next append starts
+//!   a new segment. A failed operation leaves the queue usable: retry, or reopen.
 
 mod checkpoint;
 pub mod fs;
@@ -281,8 +287,10 @@ impl<F: Fs> DiskQueue<F> {
                     | ReadOutcome::Short
                     | ReadOutcome::BadCrc
                     | ReadOutcome::Empty => {
+                        // Later segments are kept only if their ids go on from here (the
+                        // garbage was left by a failed write before a roll); otherwise the
+                        // check at the top of the loop deletes them.
                         report.truncated_bytes += file_len - offset;
-                        broken = true;
                         drop(reader);
                         fs.truncate(&path, offset)
                             .map_err(io_err("truncate", &path))?;

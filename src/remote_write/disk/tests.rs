@@ -265,6 +265,53 @@ fn torn_tail_is_truncated_and_reported() {
 }
 
 #[test]
+fn failed_write_then_retry_keeps_later_records() {
+    let fs = MemFs::new(16);
+    let (mut q, _) = open(&fs, opts());
+    q.append(&payload(0, 20)).unwrap();
+    // The write fails half way and the cleanup fails too: garbage stays in segment 0.
+    fs.fail_after(0);
+    let err = q.append(&payload(1, 20)).unwrap_err();
+    assert!(err.to_string().contains("write"), "{err}");
+    fs.stop_failing();
+    assert_eq!(q.append(&payload(2, 20)).unwrap(), 1);
+    q.sync().unwrap();
+    assert_eq!(segment_files(&fs), vec![0, 1]);
+    let got = drain(&mut q);
+    assert_eq!(got, vec![(0, payload(0, 20)), (1, payload(2, 20))]);
+    drop(q);
+    // On reopen the garbage is cut and the next segment, whose ids go on, is kept.
+    fs.crash();
+    let (mut q, report) = open(&fs, opts());
+    assert_eq!(report.pending_records, 2);
+    assert_eq!(
+        drain(&mut q),
+        vec![(0, payload(0, 20)), (1, payload(2, 20))]
+    );
+}
+
+#[test]
+fn failed_ack_keeps_the_old_checkpoint_or_the_new_one() {
+    let fs = MemFs::new(17);
+    let (mut q, _) = open(&fs, opts());
+    for i in 0..3 {
+        q.append(&payload(i, 20)).unwrap();
+    }
+    q.sync().unwrap();
+    drain(&mut q);
+    q.ack(0).unwrap();
+    fs.fail_after(2); // create and write the temp file, then fail
+    assert!(q.ack(1).is_err());
+    drop(q);
+    fs.stop_failing();
+    fs.crash();
+    let (mut q, report) = open(&fs, opts());
+    assert!(!report.checkpoint_damaged);
+    let ids: Vec<u64> = drain(&mut q).into_iter().map(|r| r.0).collect();
+    assert_eq!(ids, vec![1, 2]);
+}
+
+#[test]
 fn zero_filled_tail_is_not_read_as_records() {
     let fs = MemFs::new(14);
     let (mut q, _) = open(&fs, opts());
