@@ -39,7 +39,8 @@
 //!   the segment is truncated (a torn tail after a crash), and every later segment is deleted
 //!   unless its name continues the ids exactly (the one case: a write failed and the queue
 //!   moved on to a new segment; a segment is fsynced before the next is started, so a crash
-//!   cannot tear a segment that has a successor). The bytes cut are in
+//!   cannot tear a segment that has a successor). Likewise records of a segment with ids
+//!   from the next segment's name on are cut (a failed write may have left a whole record). The bytes cut are in
 //!   [`OpenReport::truncated_bytes`]. A missing or damaged checkpoint means "read from
 //!   the oldest record".
 //! - A damaged record met while reading (the disk changed under us) makes [`DiskQueue::next`]
@@ -199,6 +200,8 @@ pub struct DiskQueue<F: Fs = StdFs> {
     reader: Option<(u64, F::Reader)>,
 
     acked_next: u64,
+    /// The id in the checkpoint file.
+    persisted_ack: u64,
     /// Where `acked_next` is: (segment first id, offset), if known.
     ack_pos: Option<(u64, u64)>,
     /// Read, not acknowledged: (id, segment first id, offset after it).
@@ -256,7 +259,10 @@ impl<F: Fs> DiskQueue<F> {
         let mut broken = false;
         let mut ack_pos = None;
         let mut payload = Vec::new();
-        for first in firsts {
+        for (i, &first) in firsts.iter().enumerate() {
+            // Records of this segment have ids below the next segment's name: it was started
+            // at the then next id. Any beyond are left over from a failed write.
+            let successor = firsts.get(i + 1).copied();
             let path = dir.join(segment_name(first));
             let mut reader = fs.open_read(&path).map_err(io_err("open", &path))?;
             let file_len = reader.size().map_err(io_err("stat", &path))?;
@@ -271,8 +277,17 @@ impl<F: Fs> DiskQueue<F> {
             let mut offset = 0;
             let mut id = first;
             loop {
-                let outcome = read_record(&mut reader, file_len, offset, &mut payload)
-                    .map_err(io_err("read", &path))?;
+                let outcome = if successor == Some(id) {
+                    // Cut whatever follows, like a damaged record.
+                    if offset == file_len {
+                        ReadOutcome::End
+                    } else {
+                        ReadOutcome::Short
+                    }
+                } else {
+                    read_record(&mut reader, file_len, offset, &mut payload)
+                        .map_err(io_err("read", &path))?
+                };
                 match outcome {
                     // The last id is not used: `id + 1` must not overflow (a garbage name).
                     ReadOutcome::Record { next } if id < u64::MAX => {
@@ -363,6 +378,7 @@ impl<F: Fs> DiskQueue<F> {
             read_offset,
             reader: None,
             acked_next,
+            persisted_ack: acked,
             ack_pos,
             in_flight: VecDeque::new(),
             dropped_records: 0,
@@ -609,17 +625,23 @@ impl<F: Fs> DiskQueue<F> {
     /// Acknowledges every record up to and including `id`: persists the checkpoint and
     /// deletes the segments all of whose records are acknowledged (not the head).
     pub fn ack(&mut self, id: u64) -> Result<(), DiskQueueError> {
-        if id < self.acked_next {
-            return Ok(());
-        }
         if id >= self.read_id {
             return Err(DiskQueueError::AckUnread {
                 id,
                 next_unread: self.read_id,
             });
         }
+        // Past records dropped by the size bound too: their deletion may not be durable yet.
+        let target = (id + 1).max(self.acked_next);
+        if target <= self.persisted_ack {
+            return Ok(());
+        }
+        checkpoint::write(&self.fs, &self.dir, target)?;
+        self.persisted_ack = target;
+        if id < self.acked_next {
+            return Ok(());
+        }
         let acked_next = id + 1;
-        checkpoint::write(&self.fs, &self.dir, acked_next)?;
         let mut pos = None;
         while let Some(&(fid, first, offset)) = self.in_flight.front() {
             if fid > id {

@@ -532,9 +532,10 @@ enum Op {
     Crash,
     /// Close and reopen without a crash (the process exits; the page cache survives).
     Reopen,
-    /// The machine dies during a later operation: after this many more file changes every
-    /// change fails; the first failing queue operation is followed by a crash and a reopen.
-    FailAfter(u64),
+    /// After this many more file changes every change fails. The first failing queue
+    /// operation is followed by a crash and a reopen (the machine died during it) if the flag
+    /// is set, else the failures stop and the operations go on (a transient error).
+    FailAfter(u64, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -545,7 +546,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Sync),
         1 => Just(Op::Crash),
         1 => Just(Op::Reopen),
-        1 => (0u64..8).prop_map(Op::FailAfter),
+        1 => (0u64..8, any::<bool>()).prop_map(|(n, crash)| Op::FailAfter(n, crash)),
     ]
 }
 
@@ -630,6 +631,7 @@ fn check_delivery(model: &Model, id: u64, p: &[u8]) -> Result<(), TestCaseError>
 fn run_ops(seed: u64, options: DiskQueueOptions, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let fs = MemFs::new(seed);
     let (mut q, _) = open(&fs, options.clone());
+    let mut crash_on_failure = true;
     let mut model = Model {
         payloads: HashMap::new(),
         acked: 0,
@@ -710,13 +712,18 @@ fn run_ops(seed: u64, options: DiskQueueOptions, ops: Vec<Op>) -> Result<(), Tes
                 q = reopen(&fs, q, &options, &mut model, false)?;
                 false
             }
-            Op::FailAfter(n) => {
+            Op::FailAfter(n, crash) => {
                 fs.fail_after(n);
+                crash_on_failure = crash;
                 false
             }
         };
         if failed {
-            q = reopen(&fs, q, &options, &mut model, true)?;
+            if crash_on_failure {
+                q = reopen(&fs, q, &options, &mut model, true)?;
+            } else {
+                fs.stop_failing();
+            }
         }
     }
     // Finally everything required comes out, in order.
