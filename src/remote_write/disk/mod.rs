@@ -48,7 +48,9 @@
 //!   `corrupt_records`); the next call goes on after it. A reopen then truncates that segment
 //!   at the damaged record and deletes the later segments (their ids no longer continue).
 //! - A failed write is cut off again (`truncate`); if that fails too, the next append starts
-//!   a new segment. A failed operation leaves the queue usable: retry, or reopen.
+//!   a new segment. A failed operation leaves the queue usable: retry, or reopen. An append
+//!   that failed may still be delivered (its bytes may have reached the disk), under the id
+//!   it would have had.
 
 mod checkpoint;
 pub mod fs;
