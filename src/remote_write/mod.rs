@@ -23,6 +23,7 @@
 //! Not yet: the durable disk queue, metadata (1.0 metadata requests, 2.0 `TimeSeries.metadata`),
 //! exemplars and histograms.
 
+pub mod disk;
 pub mod encode;
 pub mod encode_v2;
 pub mod metrics;
