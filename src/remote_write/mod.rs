@@ -20,7 +20,12 @@
 //! - Sending ([`send`]): headers, timeouts, retries and backoff as Prometheus (spec §6.3).
 //! - Counters ([`metrics`]): one [`RemoteWriteMetrics`] per endpoint.
 //!
-//! Not yet: the durable disk queue, metadata (1.0 metadata requests, 2.0 `TimeSeries.metadata`),
+//! - Disk queue ([`disk`]): segment files of CRC-checked records with an atomic checkpoint,
+//!   fsync policy, size bound and replay; built and property-tested, not yet wired into the
+//!   sender (the queues above are in memory).
+//!
+//! Not yet: the sender spilling to the disk queue, metadata requests (the scrape side keeps
+//! each target's metadata, see `/api/v1/targets/metadata`), 2.0 `TimeSeries.metadata`,
 //! exemplars and histograms.
 
 pub mod disk;
