@@ -137,7 +137,9 @@ fn write_stale_markers(cache: &mut SeriesCache, scratch: &mut Scratch, scrape_ts
         return;
     }
     for entry in cache.entries.values_mut() {
-        let Some(series) = entry.series else { continue };
+        let Some(series) = entry.series() else {
+            continue;
+        };
         if entry.last_tracked != previous || entry.last_tracked == current {
             continue;
         }
@@ -216,15 +218,10 @@ fn append_body(
                 if let Some((series, labels)) = &series {
                     sink.series(*series, labels);
                 }
-                vacant.insert(CacheEntry {
-                    series: series.map(|(r, _)| r),
-                    last_timestamp: i64::MIN,
-                    last_seen: 0,
-                    last_tracked: 0,
-                })
+                vacant.insert(CacheEntry::new(series.map(|(r, _)| r)))
             }
         };
-        let Some(series) = entry.series else {
+        let Some(series) = entry.series() else {
             entry.last_seen = cache.scrape;
             continue;
         };

@@ -40,16 +40,39 @@ pub fn raw_key(series: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(series)
 }
 
+/// One cached raw series. 24 bytes: the ref (or "dropped"), the last appended timestamp and
+/// two scrape numbers (u32: 136 years of 1s scrapes).
 #[derive(Clone, Copy, Debug)]
 pub struct CacheEntry {
-    /// `None`: metric relabeling dropped this series.
-    pub series: Option<SeriesRef>,
+    /// The series ref, or [`DROPPED`] when metric relabeling dropped the series.
+    series: SeriesRef,
     /// Last timestamp appended for this raw series; later ones must be greater.
     pub last_timestamp: i64,
     /// Scrape number in which the entry was last seen in the body.
-    pub last_seen: u64,
+    pub last_seen: u32,
     /// Scrape number in which it was last appended as a tracked (staleness) series.
-    pub last_tracked: u64,
+    pub last_tracked: u32,
+}
+
+/// The `series` of an entry whose series metric relabeling dropped.
+const DROPPED: SeriesRef = SeriesRef::MAX;
+
+impl CacheEntry {
+    /// A new entry for `series` (`None`: dropped by relabeling), not yet seen.
+    pub fn new(series: Option<SeriesRef>) -> Self {
+        // A real ref equal to the sentinel (odds 2^-64) is moved next to it.
+        let series = series.map_or(DROPPED, |r| r.min(DROPPED - 1));
+        CacheEntry {
+            series,
+            last_timestamp: i64::MIN,
+            last_seen: 0,
+            last_tracked: 0,
+        }
+    }
+
+    pub fn series(&self) -> Option<SeriesRef> {
+        (self.series != DROPPED).then_some(self.series)
+    }
 }
 
 /// HELP, TYPE and UNIT of one metric family as the target last exposed them.
@@ -59,11 +82,11 @@ pub struct FamilyMetadata {
     pub help: String,
     pub unit: String,
     /// Scrape number in which a HELP, TYPE or UNIT line for the family was last seen.
-    pub last_seen: u64,
+    pub last_seen: u32,
 }
 
 /// Families are kept this many scrapes after they were last exposed (spec §6.5).
-pub const METADATA_KEPT_SCRAPES: u64 = 10;
+pub const METADATA_KEPT_SCRAPES: u32 = 10;
 
 #[derive(Default)]
 pub struct SeriesCache {
@@ -73,9 +96,9 @@ pub struct SeriesCache {
     /// Set when `metadata` changed since the flag was last cleared.
     pub metadata_changed: bool,
     /// Number of the current scrape (starts at 1).
-    pub scrape: u64,
+    pub scrape: u32,
     /// Number of the last successful scrape, whose tracked series are checked for staleness.
-    pub last_success: u64,
+    pub last_success: u32,
 }
 
 impl SeriesCache {
@@ -93,7 +116,7 @@ impl SeriesCache {
         let scrape = self.scrape;
         self.entries.retain(|_, entry| {
             let keep = entry.last_seen == scrape;
-            if !keep && let Some(series) = entry.series {
+            if !keep && let Some(series) = entry.series() {
                 forget.push(series);
             }
             keep
