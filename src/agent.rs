@@ -130,6 +130,13 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     let sink: Arc<dyn crate::remote_write::SampleSink> = remote_write.clone();
     let scrape = Arc::new(crate::scrape::Manager::new(sink));
     Telemetry::get().register_scrape(scrape.counters());
+    let weak_scrape = Arc::downgrade(&scrape);
+    remote_write.set_metadata_source(Arc::new(move || {
+        weak_scrape
+            .upgrade()
+            .map(|scrape| scrape.all_metadata())
+            .unwrap_or_default()
+    }));
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = Arc::new(AppState {
         config: RwLock::new(config.clone()),

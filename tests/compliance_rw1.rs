@@ -54,11 +54,11 @@ async fn start_target(vanished: Arc<Mutex<bool>>) -> String {
     address.to_string()
 }
 
-fn config(target: &str, receiver: &str) -> String {
+fn config(target: &str, receiver: &str, metadata: bool) -> String {
     format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: ['{target}']\n\
          \n  - job_name: invalid\n    metrics_path: /garbage\n    static_configs:\n      - targets: ['{target}']\n\
-         remote_write:\n  - url: {receiver}\n    queue_config:\n      batch_send_deadline: 500ms\n      min_backoff: 50ms\n      max_backoff: 200ms\n      max_shards: 4\n    metadata_config:\n      send: false\n"
+         remote_write:\n  - url: {receiver}\n    queue_config:\n      batch_send_deadline: 500ms\n      min_backoff: 50ms\n      max_backoff: 200ms\n      max_shards: 4\n    metadata_config:\n      send: {metadata}\n      send_interval: 1s\n"
     )
 }
 
@@ -69,11 +69,11 @@ struct Run {
     target: String,
 }
 
-async fn start_run(receiver: Receiver, vanished: Arc<Mutex<bool>>) -> Run {
+async fn start_run(receiver: Receiver, vanished: Arc<Mutex<bool>>, metadata: bool) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let target = start_target(vanished).await;
     let path = dir.path().join("promshard.yml");
-    std::fs::write(&path, config(&target, &receiver.url)).unwrap();
+    std::fs::write(&path, config(&target, &receiver.url, metadata)).unwrap();
     let port = free_port();
     let process = start_promshard(&path, dir.path(), port);
     Run {
@@ -95,9 +95,9 @@ async fn sender_compliance_cases() {
     let retries_400 = Receiver::start().await;
     retries_400.script([Reply::status(400)]);
 
-    let run = start_run(main.clone(), vanished.clone()).await;
-    let run_500 = start_run(retries_500.clone(), Arc::new(Mutex::new(false))).await;
-    let run_400 = start_run(retries_400.clone(), Arc::new(Mutex::new(false))).await;
+    let run = start_run(main.clone(), vanished.clone(), true).await;
+    let run_500 = start_run(retries_500.clone(), Arc::new(Mutex::new(false)), false).await;
+    let run_400 = start_run(retries_400.clone(), Arc::new(Mutex::new(false)), false).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     *vanished.lock() = true;
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -288,6 +288,31 @@ async fn sender_compliance_cases() {
             assert!(*ts > previous, "{key}: {ts} after {previous}");
         }
     }
+    // Metadata requests (metadata_config.send, every second): the families with their type.
+    let metadata: Vec<_> = requests
+        .iter()
+        .flat_map(|r| r.request.metadata.iter())
+        .collect();
+    let family = |name: &str| {
+        metadata
+            .iter()
+            .find(|m| m.metric_family_name == name)
+            .map(|m| (m.kind, m.help.clone()))
+    };
+    assert_eq!(
+        family("requests_total").map(|f| f.0),
+        Some(1),
+        "counter metadata missing: {metadata:?}"
+    );
+    assert_eq!(family("temperature").map(|f| f.0), Some(2));
+    assert_eq!(family("latency").map(|f| f.0), Some(3));
+    assert_eq!(family("rpc").map(|f| f.0), Some(5));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.request.metadata.is_empty() || r.request.timeseries.is_empty()),
+        "metadata-only requests"
+    );
     // Headers.
     let first = &requests[0];
     assert_eq!(first.header("content-encoding"), Some("snappy"));

@@ -31,6 +31,7 @@
 pub mod disk;
 pub mod encode;
 pub mod encode_v2;
+pub mod metadata;
 pub mod metrics;
 mod queue;
 pub mod send;
@@ -42,6 +43,7 @@ pub use metrics::{DropReason, RemoteWriteMetrics};
 
 use crate::config::RemoteWriteConfig;
 use crate::config::http::redact_url;
+use crate::config::remote_write::ProtobufMessage;
 use crate::labels::Labels;
 use crate::relabel::RelabelConfig;
 use encode::Entry;
@@ -129,6 +131,8 @@ const STRIPES: usize = 64;
 /// to flush before exit; dropping abandons whatever is still queued.
 pub struct RemoteWrite {
     options: RemoteWriteOptions,
+    /// Set once by [`RemoteWrite::set_metadata_source`]; endpoints started later use it too.
+    metadata_source: std::sync::OnceLock<metadata::MetadataSource>,
     /// Lock order: `state`, then a queue's shard set, then a stripe.
     state: RwLock<State>,
     stripes: Box<[RwLock<HashMap<SeriesRef, SeriesEntry>>]>,
@@ -158,6 +162,7 @@ impl RemoteWrite {
     ) -> Result<RemoteWrite, String> {
         let rw = RemoteWrite {
             options,
+            metadata_source: std::sync::OnceLock::new(),
             state: RwLock::new(State {
                 endpoints: Vec::new(),
                 external_labels: external_labels.clone(),
@@ -166,6 +171,33 @@ impl RemoteWrite {
         };
         rw.apply(configs, external_labels)?;
         Ok(rw)
+    }
+
+    /// Starts metadata requests (remote write 1.0 `metadata_config.send`) on every endpoint,
+    /// now and after reloads; metadata comes from `source`. Only the first call counts.
+    pub fn set_metadata_source(&self, source: metadata::MetadataSource) {
+        if self.metadata_source.set(source).is_err() {
+            return;
+        }
+        let state = self.state.read();
+        for endpoint in &state.endpoints {
+            self.start_metadata(&endpoint.config, &endpoint.queue);
+        }
+    }
+
+    fn start_metadata(&self, config: &RemoteWriteConfig, queue: &Arc<QueueManager>) {
+        let Some(source) = self.metadata_source.get() else {
+            return;
+        };
+        let wanted = config.metadata_config.send && config.protobuf_message == ProtobufMessage::V1;
+        if wanted {
+            tokio::spawn(metadata::run(
+                Arc::downgrade(queue),
+                source.clone(),
+                config.metadata_config.send_interval.0,
+                config.metadata_config.max_samples_per_send as usize,
+            ));
+        }
     }
 
     fn stripe(&self, series: SeriesRef) -> &RwLock<HashMap<SeriesRef, SeriesEntry>> {
@@ -230,13 +262,15 @@ impl RemoteWrite {
                         successor_of[j] = true;
                         state.endpoints[j].queue.done()
                     });
-                    QueueManager::start(
+                    let queue = QueueManager::start(
                         config,
                         sender,
                         Arc::new(RemoteWriteMetrics::default()),
                         self.options.shard_update_interval,
                         after,
-                    )
+                    );
+                    self.start_metadata(config, &queue);
+                    queue
                 }
                 (None, None) => unreachable!("a sender was built for every new endpoint"),
             };

@@ -101,6 +101,10 @@ impl QueueManager {
         manager
     }
 
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
     pub fn metrics(&self) -> &Arc<RemoteWriteMetrics> {
         &self.core.metrics
     }

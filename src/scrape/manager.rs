@@ -206,6 +206,39 @@ impl Manager {
             .unwrap_or_default()
     }
 
+    /// The distinct metadata of every target, for remote write's metadata requests.
+    pub fn all_metadata(&self) -> Vec<crate::remote_write::metadata::MetricMetadata> {
+        use crate::scrape::parse::MetricType;
+        let lists: Vec<_> = self
+            .loops
+            .lock()
+            .values()
+            .map(|h| h.metadata.lock().clone())
+            .collect();
+        let mut out: Vec<_> = lists
+            .iter()
+            .flat_map(|list| list.iter())
+            .map(|m| crate::remote_write::metadata::MetricMetadata {
+                family: m.metric.clone(),
+                kind: match m.kind {
+                    MetricType::Unknown => 0,
+                    MetricType::Counter => 1,
+                    MetricType::Gauge => 2,
+                    MetricType::Histogram => 3,
+                    MetricType::GaugeHistogram => 4,
+                    MetricType::Summary => 5,
+                    MetricType::Info => 6,
+                    MetricType::StateSet => 7,
+                },
+                help: m.help.clone(),
+                unit: m.unit.clone(),
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Stops every loop without stale markers (shutdown).
     pub fn stop_all(&self) {
         for (_, handle) in self.loops.lock().drain() {
