@@ -24,9 +24,11 @@
 //!   fsync policy, size bound and replay; built and property-tested, not yet wired into the
 //!   sender (the queues above are in memory).
 //!
-//! Not yet: the sender spilling to the disk queue, metadata requests (the scrape side keeps
-//! each target's metadata, see `/api/v1/targets/metadata`), 2.0 `TimeSeries.metadata`,
-//! exemplars and histograms.
+//! - Metadata ([`metadata`]): remote write 1.0 metadata-only requests every `send_interval`
+//!   from the scrape loops' family metadata.
+//!
+//! Not yet: the sender spilling to the disk queue, 2.0 `TimeSeries.metadata`, exemplars and
+//! histograms.
 
 pub mod disk;
 pub mod encode;
