@@ -134,7 +134,7 @@ impl Collector for RemoteWriteCollector {
             }
         }
         type ReadGauge = fn(&RemoteWriteMetrics) -> i64;
-        let gauges: [(&str, &str, ReadGauge); 2] = [
+        let gauges: [(&str, &str, ReadGauge); 4] = [
             (
                 "remote_storage_samples_pending",
                 "Samples queued or in flight",
@@ -143,6 +143,22 @@ impl Collector for RemoteWriteCollector {
             ("remote_storage_shards", "Shards sending in parallel", |m| {
                 RemoteWriteMetrics::get(&m.shards) as i64
             }),
+            (
+                "remote_storage_queue_highest_timestamp_ms",
+                "Newest sample timestamp handed to the endpoint, in ms",
+                |m| {
+                    m.highest_timestamp_in_ms
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                },
+            ),
+            (
+                "remote_storage_queue_highest_sent_timestamp_ms",
+                "Newest sample timestamp the receiver accepted, in ms; the lag is the difference",
+                |m| {
+                    m.highest_sent_timestamp_ms
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                },
+            ),
         ];
         for (name, help, read) in gauges {
             let mut family =

@@ -175,12 +175,23 @@ async fn sender_compliance_cases() {
         .text()
         .await
         .unwrap();
+    let highest_sent: i64 = metrics
+        .lines()
+        .find(|l| l.starts_with("promshard_remote_storage_queue_highest_sent_timestamp_ms{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        highest_sent >= started,
+        "highest sent timestamp {highest_sent} before the run started"
+    );
     for needle in [
         "promshard_scrapes_total ",
         "promshard_scrape_failures_total{reason=\"parse_or_limit\"} ",
         "promshard_scrape_cache_hits_total ",
         "promshard_remote_storage_samples_total{remote_name=\"\",url=",
         "promshard_remote_storage_samples_pending{",
+        "promshard_remote_storage_queue_highest_sent_timestamp_ms{",
     ] {
         assert!(
             metrics.contains(needle),
