@@ -38,8 +38,6 @@ pub struct AppendStats {
     pub post_relabel: u64,
     /// Series not in the previous successful scrape.
     pub added: u64,
-    /// Samples written, stale markers included.
-    pub appended: u64,
     pub dropped_out_of_order: u64,
     pub dropped_too_new: u64,
     pub cache_hits: u64,
@@ -88,9 +86,8 @@ pub fn append_scrape(
         _ => Ok(AppendStats::default()),
     };
     match result {
-        Ok(mut stats) => {
+        Ok(stats) => {
             write_stale_markers(cache, scratch, scrape_ts);
-            stats.appended = scratch.batch.len() as u64;
             finish_scrape(cache, scratch);
             Ok(stats)
         }

@@ -406,11 +406,15 @@ mod tests {
             next_slot(12_345, 10_000, 1_700_000_000_000),
             1_700_000_002_345
         );
-        // Same key, same slots on every replica: no per-replica salt.
-        assert_eq!(
-            next_slot(7, 15_000, 1_000_000),
-            next_slot(7, 15_000, 1_000_000)
-        );
+        // The phase depends on the key alone, not on when a replica starts: slots computed
+        // at any two moments lie a whole number of intervals apart.
+        for now in [1_000_000, 5_000_123, 1_700_000_000_777] {
+            assert_eq!(
+                (next_slot(7, 15_000, now) - next_slot(7, 15_000, 1_000_000)) % 15_000,
+                0
+            );
+            assert_eq!(next_slot(7, 15_000, now).rem_euclid(15_000), 7);
+        }
     }
 
     #[test]
