@@ -624,6 +624,55 @@ impl<F: Fs> DiskQueue<F> {
         })
     }
 
+    /// Reading starts again at the first unacknowledged record, as after a reopen: records
+    /// read and not acknowledged are delivered again (a new reader takes over).
+    pub fn rewind(&mut self) -> Result<(), DiskQueueError> {
+        self.in_flight.clear();
+        self.reader = None;
+        self.read_id = self.acked_next.max(self.oldest_id());
+        self.read_offset = 0;
+        if self.read_id >= self.next_id {
+            // At the end: the next record goes after the head's last one.
+            self.read_offset = self
+                .segments
+                .back()
+                .filter(|head| head.first_id < self.read_id)
+                .map_or(0, |head| head.len);
+            return Ok(());
+        }
+        let idx = self
+            .segments
+            .partition_point(|s| s.first_id <= self.read_id)
+            .checked_sub(1)
+            .expect("the reader is within the segments");
+        let seg = self.segments[idx];
+        if seg.first_id == self.read_id {
+            return Ok(());
+        }
+        if let Some((first, offset)) = self.ack_pos
+            && first == seg.first_id
+        {
+            self.read_offset = offset;
+            return Ok(());
+        }
+        // Where the record is not known: walk the segment to it.
+        let path = self.seg_path(seg.first_id);
+        let mut reader = self.fs.open_read(&path).map_err(io_err("open", &path))?;
+        let mut payload = Vec::new();
+        let mut offset = 0;
+        for _ in seg.first_id..self.read_id {
+            match read_record(&mut reader, seg.len, offset, &mut payload)
+                .map_err(io_err("read", &path))?
+            {
+                ReadOutcome::Record { next } => offset = next,
+                // Damaged: `next` reports it from here.
+                _ => break,
+            }
+        }
+        self.read_offset = offset;
+        Ok(())
+    }
+
     /// Acknowledges every record up to and including `id`: persists the checkpoint and
     /// deletes the segments all of whose records are acknowledged (not the head).
     pub fn ack(&mut self, id: u64) -> Result<(), DiskQueueError> {

@@ -532,6 +532,8 @@ enum Op {
     Crash,
     /// Close and reopen without a crash (the process exits; the page cache survives).
     Reopen,
+    /// Start reading again at the first unacknowledged record.
+    Rewind,
     /// After this many more file changes every change fails. The first failing queue
     /// operation is followed by a crash and a reopen (the machine died during it) if the flag
     /// is set, else the failures stop and the operations go on (a transient error).
@@ -546,6 +548,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Sync),
         1 => Just(Op::Crash),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Rewind),
         1 => (0u64..8, any::<bool>()).prop_map(|(n, crash)| Op::FailAfter(n, crash)),
     ]
 }
@@ -715,6 +718,22 @@ fn run_ops(seed: u64, options: DiskQueueOptions, ops: Vec<Op>) -> Result<(), Tes
                 q = reopen(&fs, q, &options, &mut model, false)?;
                 false
             }
+            Op::Rewind => match q.rewind() {
+                Ok(()) => {
+                    // Everything appended and neither acknowledged nor dropped comes again.
+                    let (acked, dropped_below, end) =
+                        (model.acked_maybe, model.dropped_below, q.next_id());
+                    model.required = model
+                        .payloads
+                        .keys()
+                        .copied()
+                        .filter(|&id| id >= acked && id >= dropped_below && id < end)
+                        .collect();
+                    model.delivered.clear();
+                    false
+                }
+                Err(_) => true,
+            },
             Op::FailAfter(n, crash) => {
                 fs.fail_after(n);
                 crash_on_failure = crash;
