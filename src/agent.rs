@@ -2,7 +2,9 @@
 
 use crate::cli::Flags;
 use crate::config::{Config, ConfigErrors, load_file};
-use crate::remote_write::RemoteWrite;
+use crate::remote_write::disk::DiskQueueOptions;
+use crate::remote_write::spool::SpoolOptions;
+use crate::remote_write::{RemoteWrite, RemoteWriteOptions};
 use crate::sd::TargetGroup;
 use crate::targets::targets_from_groups;
 use crate::telemetry::{JobLabels, JobStateLabels, Telemetry};
@@ -103,6 +105,25 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// Remote write settings from the flags: disk queues under `<storage.path>/remote-write/`.
+fn remote_write_options(flags: &Flags) -> RemoteWriteOptions {
+    let max_bytes = flags.remote_write_max_bytes.0;
+    RemoteWriteOptions {
+        flush_deadline: flags.remote_flush_deadline.0,
+        spool: Some(SpoolOptions {
+            dir: flags.storage_path.join("remote-write"),
+            disk: DiskQueueOptions {
+                // Small enough that the size bound deletes a sixteenth at a time.
+                segment_bytes: (max_bytes / 16).clamp(64 << 10, 64 << 20),
+                max_bytes,
+                fsync_every: flags.remote_write_fsync_interval.0,
+                fsync_bytes: flags.remote_write_fsync_bytes.0,
+            },
+        }),
+        ..RemoteWriteOptions::default()
+    }
+}
+
 pub async fn run(flags: Flags) -> Result<(), AgentError> {
     let config = load_file(&flags.config_file).map_err(|e| {
         log_config_errors(&e);
@@ -123,8 +144,12 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     Telemetry::get().record_reload(true);
     let config = Arc::new(config);
     let remote_write = Arc::new(
-        RemoteWrite::new(&config.remote_write, &config.global.external_labels)
-            .map_err(AgentError::RemoteWrite)?,
+        RemoteWrite::with_options(
+            &config.remote_write,
+            &config.global.external_labels,
+            remote_write_options(&flags),
+        )
+        .map_err(AgentError::RemoteWrite)?,
     );
     Telemetry::get().register_remote_write(remote_write.clone());
     let sink: Arc<dyn crate::remote_write::SampleSink> = remote_write.clone();

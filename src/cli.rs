@@ -1,5 +1,7 @@
 //! Command-line flags, named as Prometheus names them.
 
+use crate::config::duration::PromDuration;
+use crate::config::size::ByteSize;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -60,6 +62,21 @@ pub struct Flags {
     /// Base path for the remote-write queue and other local state.
     #[arg(long = "storage.path", default_value = "data/")]
     pub storage_path: PathBuf,
+    /// Upper bound on the disk queue of each remote_write endpoint; when it is full the oldest
+    /// requests are deleted (counted as dropped, reason storage_full).
+    #[arg(long = "storage.remote-write.max-bytes", default_value = "1GiB", value_parser = ByteSize::parse)]
+    pub remote_write_max_bytes: ByteSize,
+    /// Longest time a request written to the disk queue stays unsynced: the most a power loss
+    /// can lose of what waits on disk.
+    #[arg(long = "storage.remote-write.fsync-interval", default_value = "1s", value_parser = PromDuration::parse)]
+    pub remote_write_fsync_interval: PromDuration,
+    /// Most bytes written to the disk queue between two fsyncs.
+    #[arg(long = "storage.remote-write.fsync-bytes", default_value = "16MiB", value_parser = ByteSize::parse)]
+    pub remote_write_fsync_bytes: ByteSize,
+    /// How long to go on sending at shutdown or when a reload removes an endpoint; what is left
+    /// in the disk queue is sent after the next start.
+    #[arg(long = "storage.remote.flush-deadline", default_value = "1m", value_parser = PromDuration::parse)]
+    pub remote_flush_deadline: PromDuration,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -87,6 +104,22 @@ impl Flags {
             (
                 "storage.path".into(),
                 self.storage_path.display().to_string(),
+            ),
+            (
+                "storage.remote-write.max-bytes".into(),
+                self.remote_write_max_bytes.to_string(),
+            ),
+            (
+                "storage.remote-write.fsync-interval".into(),
+                self.remote_write_fsync_interval.to_string(),
+            ),
+            (
+                "storage.remote-write.fsync-bytes".into(),
+                self.remote_write_fsync_bytes.to_string(),
+            ),
+            (
+                "storage.remote.flush-deadline".into(),
+                self.remote_flush_deadline.to_string(),
             ),
             ("log.level".into(), level.into()),
             ("log.format".into(), format.into()),

@@ -57,6 +57,13 @@ struct EndpointReasonLabels {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointStatusLabels {
+    remote_name: String,
+    url: String,
+    status: String,
+}
+
 /// Reads every remote-write endpoint's counters at each scrape of `/metrics`.
 #[derive(Debug)]
 struct RemoteWriteCollector(Arc<OnceLock<Arc<RemoteWrite>>>);
@@ -72,7 +79,7 @@ impl Collector for RemoteWriteCollector {
             url: e.url.clone(),
         };
         type Read = fn(&RemoteWriteMetrics) -> u64;
-        let counters: [(&str, &str, Read); 7] = [
+        let counters: [(&str, &str, Read); 9] = [
             (
                 "remote_storage_samples_in",
                 "Samples handed to the endpoint",
@@ -104,6 +111,16 @@ impl Collector for RemoteWriteCollector {
                 "Samples of accepted 2.0 requests that the receiver reports as not written",
                 |m| RemoteWriteMetrics::get(&m.samples_not_written),
             ),
+            (
+                "remote_storage_samples_spilled",
+                "Samples written to the disk queue because the receiver did not take them at once",
+                |m| RemoteWriteMetrics::get(&m.samples_spilled),
+            ),
+            (
+                "remote_storage_disk_corrupt_records",
+                "Damaged disk queue records skipped",
+                |m| RemoteWriteMetrics::get(&m.disk_corrupt_records),
+            ),
         ];
         for (name, help, read) in counters {
             let mut family = encoder.encode_descriptor(
@@ -133,8 +150,24 @@ impl Collector for RemoteWriteCollector {
                     .encode(family.encode_family(&labels)?)?;
             }
         }
+        let mut family = encoder.encode_descriptor(
+            "remote_storage_requests_failed",
+            "Requests the receiver rejected for good, by HTTP status",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        for e in &endpoints {
+            for (status, count) in e.metrics.failed_requests_by_status() {
+                let labels = EndpointStatusLabels {
+                    remote_name: e.name.clone(),
+                    url: e.url.clone(),
+                    status: status.to_string(),
+                };
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
         type ReadGauge = fn(&RemoteWriteMetrics) -> i64;
-        let gauges: [(&str, &str, ReadGauge); 4] = [
+        let gauges: [(&str, &str, ReadGauge); 7] = [
             (
                 "remote_storage_samples_pending",
                 "Samples queued or in flight",
@@ -158,6 +191,21 @@ impl Collector for RemoteWriteCollector {
                     m.highest_sent_timestamp_ms
                         .load(std::sync::atomic::Ordering::Relaxed)
                 },
+            ),
+            (
+                "remote_storage_disk_bytes",
+                "Bytes of the disk queue's segment files",
+                |m| RemoteWriteMetrics::get(&m.disk_bytes) as i64,
+            ),
+            (
+                "remote_storage_disk_pending_bytes",
+                "Bytes of the requests waiting in the disk queue",
+                |m| RemoteWriteMetrics::get(&m.disk_pending_bytes) as i64,
+            ),
+            (
+                "remote_storage_oldest_pending_sample_age_ms",
+                "Age of the oldest sample waiting in the disk queue, in ms; 0 when none waits",
+                |m| m.oldest_pending_age_ms(),
             ),
         ];
         for (name, help, read) in gauges {

@@ -572,6 +572,7 @@ async fn reshards_up_when_behind() {
     let options = RemoteWriteOptions {
         flush_deadline: Duration::from_secs(5),
         shard_update_interval: Duration::from_millis(250),
+        ..RemoteWriteOptions::default()
     };
     let rw = RemoteWrite::with_options(&configs, &BTreeMap::new(), options).unwrap();
     let m = metrics(&rw);

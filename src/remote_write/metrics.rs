@@ -23,15 +23,19 @@ pub enum DropReason {
     QueueFull,
     /// Still queued or in flight when the endpoint was stopped and the flush deadline passed.
     Shutdown,
+    /// Deleted from a full disk queue (`--storage.remote-write.max-bytes`) before it was sent,
+    /// or in a damaged record (ours).
+    StorageFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::Relabel,
         DropReason::UnknownSeries,
         DropReason::TooOld,
         DropReason::QueueFull,
         DropReason::Shutdown,
+        DropReason::StorageFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +45,7 @@ impl DropReason {
             DropReason::TooOld => "too_old",
             DropReason::QueueFull => "queue_full",
             DropReason::Shutdown => "shutdown",
+            DropReason::StorageFull => "storage_full",
         }
     }
 
@@ -75,7 +80,7 @@ pub struct RemoteWriteMetrics {
     /// `prometheus_remote_storage_bytes_total`: compressed bytes of requests answered or
     /// failed for good (not counting retries).
     pub bytes_sent: AtomicU64,
-    dropped: [AtomicU64; 5],
+    dropped: [AtomicU64; 6],
     /// `prometheus_remote_storage_samples_pending` (gauge): queued and in-flight samples.
     pub samples_pending: AtomicI64,
     /// `prometheus_remote_storage_shards` (gauge).
@@ -93,6 +98,17 @@ pub struct RemoteWriteMetrics {
     pub highest_timestamp_in_ms: AtomicI64,
     /// `prometheus_remote_storage_queue_highest_sent_timestamp_seconds`, in ms (gauge).
     pub highest_sent_timestamp_ms: AtomicI64,
+    /// Samples written to the disk queue because the receiver did not take them at once.
+    pub samples_spilled: AtomicU64,
+    /// Bytes of the disk queue's segment files (gauge).
+    pub disk_bytes: AtomicU64,
+    /// Bytes of the requests waiting in the disk queue (gauge).
+    pub disk_pending_bytes: AtomicU64,
+    /// Oldest sample timestamp of the requests waiting in the disk queue, in ms; 0 when none
+    /// waits (gauge).
+    pub disk_oldest_pending_timestamp_ms: AtomicI64,
+    /// Damaged records met while reading the disk queue (counter).
+    pub disk_corrupt_records: AtomicU64,
 }
 
 impl RemoteWriteMetrics {
@@ -151,6 +167,21 @@ impl RemoteWriteMetrics {
 
     pub fn pending(&self) -> i64 {
         self.samples_pending.load(Ordering::Relaxed)
+    }
+
+    /// Milliseconds since the timestamp of the oldest sample waiting in the disk queue; 0 when
+    /// none waits.
+    pub fn oldest_pending_age_ms(&self) -> i64 {
+        let oldest = self
+            .disk_oldest_pending_timestamp_ms
+            .load(Ordering::Relaxed);
+        if oldest == 0 {
+            return 0;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        (now - oldest).max(0)
     }
 
     pub(crate) fn set_max(gauge: &AtomicI64, v: i64) {

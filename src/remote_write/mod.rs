@@ -38,6 +38,7 @@ pub mod metrics;
 mod queue;
 pub mod send;
 mod shard;
+pub mod spool;
 #[cfg(test)]
 mod tests;
 
@@ -86,6 +87,9 @@ pub struct RemoteWriteOptions {
     pub flush_deadline: Duration,
     /// How often the shard count is reconsidered (Prometheus: 10s).
     pub shard_update_interval: Duration,
+    /// The disk queues (one directory per endpoint below `dir`); `None`: memory only, requests
+    /// are retried in memory.
+    pub spool: Option<spool::SpoolOptions>,
 }
 
 impl Default for RemoteWriteOptions {
@@ -93,6 +97,7 @@ impl Default for RemoteWriteOptions {
         RemoteWriteOptions {
             flush_deadline: Duration::from_secs(60),
             shard_update_interval: Duration::from_secs(10),
+            spool: None,
         }
     }
 }
@@ -138,6 +143,9 @@ pub struct RemoteWrite {
     /// Lock order: `state`, then a queue's shard set, then a stripe.
     state: RwLock<State>,
     stripes: Box<[RwLock<HashMap<SeriesRef, SeriesEntry>>]>,
+    /// Open disk queues by directory name; an endpoint replaced by a reload hands its queue
+    /// to its successor.
+    spools: parking_lot::Mutex<HashMap<String, std::sync::Weak<spool::Spool>>>,
 }
 
 impl std::fmt::Debug for RemoteWrite {
@@ -170,6 +178,7 @@ impl RemoteWrite {
                 external_labels: external_labels.clone(),
             }),
             stripes: (0..STRIPES).map(|_| RwLock::default()).collect(),
+            spools: parking_lot::Mutex::new(HashMap::new()),
         };
         rw.apply(configs, external_labels)?;
         Ok(rw)
@@ -200,6 +209,39 @@ impl RemoteWrite {
                 config.metadata_config.max_samples_per_send as usize,
             ));
         }
+    }
+
+    /// The disk queue named `name`: the running one (kept across a reload), or opened.
+    fn spool(
+        &self,
+        name: &str,
+        config: &RemoteWriteConfig,
+    ) -> Result<Option<Arc<spool::Spool>>, String> {
+        let Some(options) = &self.options.spool else {
+            return Ok(None);
+        };
+        let mut spools = self.spools.lock();
+        spools.retain(|_, s| s.strong_count() > 0);
+        if let Some(spool) = spools.get(name).and_then(std::sync::Weak::upgrade) {
+            return Ok(Some(spool));
+        }
+        let dir = options.dir.join(name);
+        let (spool, report) = spool::Spool::open(&dir, options.disk.clone())
+            .map_err(|e| format!("disk queue {}: {e}", dir.display()))?;
+        tracing::info!(
+            remote_name = %config.name,
+            url = %redact_url(&config.url),
+            dir = %dir.display(),
+            pending_requests = report.pending_records,
+            pending_samples = spool.pending_samples(),
+            bytes = report.bytes,
+            truncated_bytes = report.truncated_bytes,
+            checkpoint_damaged = report.checkpoint_damaged,
+            "disk queue opened"
+        );
+        let spool = Arc::new(spool);
+        spools.insert(name.to_string(), Arc::downgrade(&spool));
+        Ok(Some(spool))
     }
 
     fn stripe(&self, series: SeriesRef) -> &RwLock<HashMap<SeriesRef, SeriesEntry>> {
@@ -239,15 +281,20 @@ impl RemoteWrite {
             }
             origin.push(found);
         }
-        // Build every new sender first, so an error changes nothing.
+        // Build every new sender and open every new disk queue first, so an error changes
+        // nothing.
         let mut senders = Vec::with_capacity(configs.len());
-        for (config, origin) in configs.iter().zip(&origin) {
+        let names = spool_names(configs);
+        for ((config, origin), name) in configs.iter().zip(&origin).zip(&names) {
             senders.push(match origin {
                 Some(_) => None,
-                None => Some(
-                    send::Sender::new(config)
-                        .map_err(|e| format!("remote_write {}: {e}", redact_url(&config.url)))?,
-                ),
+                None => {
+                    let context =
+                        |e: String| format!("remote_write {}: {e}", redact_url(&config.url));
+                    let sender = send::Sender::new(config).map_err(context)?;
+                    let spool = self.spool(name, config).map_err(context)?;
+                    Some((sender, spool))
+                }
             });
         }
         // Start the new queues, each after a stopping endpoint with the same URL, if any.
@@ -256,7 +303,7 @@ impl RemoteWrite {
         for ((config, origin), sender) in configs.iter().zip(&origin).zip(senders) {
             let queue = match (origin, sender) {
                 (Some(j), _) => Arc::clone(&state.endpoints[*j].queue),
-                (None, Some(sender)) => {
+                (None, Some((sender, spool))) => {
                     let after = state.endpoints.iter().enumerate().position(|(j, e)| {
                         !taken[j] && !successor_of[j] && e.config.url == config.url
                     });
@@ -270,6 +317,7 @@ impl RemoteWrite {
                         Arc::new(RemoteWriteMetrics::default()),
                         self.options.shard_update_interval,
                         after,
+                        spool,
                     );
                     self.start_metadata(config, &queue);
                     queue
@@ -513,4 +561,33 @@ fn same_config(a: &RemoteWriteConfig, b: &RemoteWriteConfig) -> bool {
         && a.http_client == b.http_client
         && relabel(a).is_some()
         && relabel(a) == relabel(b)
+}
+
+/// The disk queue directory name of each endpoint: a hash of what decides where and how its
+/// requests go (URL, headers, protobuf message), so a reload that changes only, say, timeouts
+/// or the queue settings goes on with the same queue; identical entries are numbered.
+fn spool_names(configs: &[RemoteWriteConfig]) -> Vec<String> {
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    configs
+        .iter()
+        .map(|config| {
+            let mut key = Vec::new();
+            key.extend_from_slice(config.url.as_bytes());
+            key.push(0);
+            key.push(match config.protobuf_message {
+                ProtobufMessage::V1 => 1,
+                ProtobufMessage::V2 => 2,
+            });
+            for (name, value) in &config.headers {
+                key.push(0);
+                key.extend_from_slice(name.to_ascii_lowercase().as_bytes());
+                key.push(b':');
+                key.extend_from_slice(value.as_bytes());
+            }
+            let hash = xxhash_rust::xxh3::xxh3_64(&key);
+            let n = seen.entry(hash).or_default();
+            *n += 1;
+            format!("{hash:016x}-{}", *n - 1)
+        })
+        .collect()
 }

@@ -5,11 +5,12 @@ use super::encode::Entry;
 use super::metrics::{DropReason, EwmaRate, RemoteWriteMetrics};
 use super::send::Sender;
 use super::shard::{Core, QueueParams, ShardSet, unix_ms};
+use super::spool::{Spool, run_reader};
 use crate::config::RemoteWriteConfig;
 use crate::config::http::redact_url;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,17 +27,22 @@ pub(crate) struct QueueManager {
     current: RwLock<Arc<ShardSet>>,
     reshard_task: Mutex<Option<JoinHandle<()>>>,
     cancel: watch::Sender<bool>,
+    /// With a disk queue: tells its reader to finish once everything is sent, and whether it
+    /// has exited.
+    reader: Option<(watch::Sender<bool>, watch::Receiver<bool>)>,
 }
 
 impl QueueManager {
-    /// Starts the queue with `min_shards` shards. When `after` is given (the done signal of a
-    /// queue this one replaces), nothing is sent before that queue has finished.
+    /// Starts the queue with `min_shards` shards, and a disk queue reader when there is a
+    /// `spool`. When `after` is given (the done signal of a queue this one replaces), nothing
+    /// is sent before that queue has finished.
     pub fn start(
         config: &RemoteWriteConfig,
         sender: Sender,
         metrics: Arc<RemoteWriteMetrics>,
         shard_update_interval: Duration,
         after: Option<watch::Receiver<bool>>,
+        spool: Option<Arc<Spool>>,
     ) -> Arc<QueueManager> {
         let q = &config.queue_config;
         let params = QueueParams {
@@ -62,9 +68,21 @@ impl QueueManager {
             data_out_duration: ewma(),
             last_send_ms: AtomicI64::new(unix_ms(SystemTime::now())),
             reshard_disabled_until_ms: AtomicI64::new(0),
+            spool,
+            stopping: AtomicBool::new(false),
         });
         let min_shards = q.min_shards.max(1) as usize;
         let max_shards = (q.max_shards as usize).max(min_shards);
+        let reader = core.spool.as_ref().map(|spool| {
+            let (drain_tx, drain_rx) = watch::channel(false);
+            let (exited_tx, exited_rx) = watch::channel(false);
+            let (core, spool, after) = (Arc::clone(&core), Arc::clone(spool), after.clone());
+            tokio::spawn(async move {
+                run_reader(core, spool, after, drain_rx).await;
+                exited_tx.send_replace(true);
+            });
+            (drain_tx, exited_rx)
+        });
         let set = Arc::new(ShardSet::new(min_shards, &core.params, after));
         let m = &core.metrics;
         m.shards.store(min_shards as u64, Ordering::Relaxed);
@@ -81,6 +99,7 @@ impl QueueManager {
             current: RwLock::new(set),
             reshard_task: Mutex::new(None),
             cancel: cancel_tx,
+            reader,
         });
         if min_shards < max_shards {
             let weak = Arc::downgrade(&manager);
@@ -217,26 +236,53 @@ impl QueueManager {
         }
     }
 
-    /// Done signal of the current shards (a replacing queue waits for it).
+    /// Becomes true once this queue has finished: its shards and its disk queue reader (a
+    /// replacing queue waits for it).
     pub fn done(&self) -> watch::Receiver<bool> {
-        self.current.read().done()
+        let shards_done = self.current.read().done();
+        let Some((_, reader_exited)) = &self.reader else {
+            return shards_done;
+        };
+        let (tx, rx) = watch::channel(false);
+        let (mut a, mut b) = (shards_done, reader_exited.clone());
+        tokio::spawn(async move {
+            let _ = a.wait_for(|d| *d).await;
+            let _ = b.wait_for(|d| *d).await;
+            tx.send_replace(true);
+        });
+        rx
     }
 
-    /// Stops taking samples, sends what is queued for up to `flush_deadline`, then abandons the
-    /// rest (counted as `dropped{reason="shutdown"}`). Returns once every task has exited.
+    /// Stops taking samples and sends what is queued for up to `flush_deadline`; then
+    /// abandons the rest: what is in memory is counted as `dropped{reason="shutdown"}`, what
+    /// is in the disk queue stays there for the next start. With a disk queue, memory batches
+    /// go there at once. Returns once every task has exited.
     pub async fn stop(&self, flush_deadline: Duration) {
         if let Some(task) = self.reshard_task.lock().take() {
             task.abort();
         }
+        self.core.stopping.store(true, Ordering::Release);
         let set = Arc::clone(&*self.current.read());
         set.close();
+        let deadline = tokio::time::Instant::now() + flush_deadline;
         let mut done = set.done();
-        if tokio::time::timeout(flush_deadline, done.wait_for(|d| *d))
+        let mut in_time = tokio::time::timeout_at(deadline, done.wait_for(|d| *d))
             .await
-            .is_err()
-        {
+            .is_ok();
+        if let Some((drain, exited)) = &self.reader {
+            drain.send_replace(true);
+            let mut exited = exited.clone();
+            in_time = in_time
+                && tokio::time::timeout_at(deadline, exited.wait_for(|d| *d))
+                    .await
+                    .is_ok();
+        }
+        if !in_time {
             self.cancel.send_replace(true);
             let _ = done.wait_for(|d| *d).await;
+            if let Some((_, exited)) = &self.reader {
+                let _ = exited.clone().wait_for(|d| *d).await;
+            }
         }
         debug_assert!(set.is_done());
     }

@@ -15,16 +15,18 @@
 //! once their queues are empty (or at a hard shutdown). So every sample of a series queued
 //! before the reshard is sent before any queued after it.
 
+use super::disk::DiskQueueError;
 use super::encode::Entry;
 use super::encode_v2::BatchEncoder;
 use super::metrics::{DropReason, EwmaRate, RemoteWriteMetrics};
 use super::send::{Outcome, Sender, Written};
+use super::spool::{RecordMeta, Spool, blocking};
 use crate::config::remote_write::ProtobufMessage;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -58,6 +60,10 @@ pub(crate) struct Core {
     pub last_send_ms: AtomicI64,
     /// Unix ms until which resharding is off because a send is being retried.
     pub reshard_disabled_until_ms: AtomicI64,
+    /// The disk queue, when there is a storage path.
+    pub spool: Option<Arc<Spool>>,
+    /// The endpoint is stopping: batches go to the disk queue without a direct attempt.
+    pub stopping: AtomicBool,
 }
 
 pub(crate) fn unix_ms(t: SystemTime) -> i64 {
@@ -89,6 +95,21 @@ pub(crate) struct ShardSet {
     done: watch::Sender<bool>,
     /// The set before this one: its tasks must all have exited before this set sends.
     previous_done: Option<watch::Receiver<bool>>,
+    /// Names this set in disk queue records: unique per set and process run.
+    pub generation: u64,
+}
+
+/// A number no other shard set of this or an earlier run of the process has.
+fn fresh_generation() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut seed = [0u8; 28];
+    seed[..16].copy_from_slice(&nanos.to_le_bytes());
+    seed[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+    seed[20..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&seed)
 }
 
 impl ShardSet {
@@ -116,6 +137,7 @@ impl ShardSet {
             running: AtomicUsize::new(0),
             done: watch::channel(false).0,
             previous_done,
+            generation: fresh_generation(),
         }
     }
 
@@ -228,7 +250,7 @@ enum Next {
 }
 
 /// Resolves when a hard shutdown was asked for (never, if the sender side is gone).
-async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+pub(crate) async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     if cancel.wait_for(|c| *c).await.is_err() {
         std::future::pending::<()>().await;
     }
@@ -276,7 +298,8 @@ async fn run_shard(core: &Arc<Core>, set: &ShardSet, index: usize) {
         };
         match next {
             Next::Batch(mut batch) => {
-                let sent = send_batch(core, &mut encoder, &mut batch, &mut cancel).await;
+                let lane = (set.generation, index as u32);
+                let sent = send_batch(core, &mut encoder, &mut batch, &mut cancel, lane).await;
                 if !sent {
                     // Cancelled in flight: the batch was counted as dropped.
                     continue;
@@ -329,98 +352,224 @@ fn drop_too_old(core: &Core, batch: &mut Vec<Entry>) -> bool {
     removed > 0
 }
 
-/// Sends one batch until it is accepted or fails for good (P: `sendSamplesWithBackoff`,
-/// `sendWriteRequestWithBackoff`). False when a hard shutdown abandoned it.
+/// Sends one batch (P: `sendSamplesWithBackoff`): with a disk queue, directly when nothing
+/// waits there, else (or when the receiver does not take it now) appended to it; without one,
+/// retried in memory until answered for good. False when a hard shutdown abandoned it.
 async fn send_batch(
     core: &Core,
     encoder: &mut BatchEncoder,
     batch: &mut Vec<Entry>,
     cancel: &mut watch::Receiver<bool>,
+    lane: (u64, u32),
 ) -> bool {
-    let metrics = &core.metrics;
     let started = std::time::Instant::now();
     drop_too_old(core, batch);
+    if batch.is_empty() {
+        return true;
+    }
     let mut body = match encode(encoder, batch) {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(remote_name = %core.name, url = %core.url, %error, "cannot encode remote write request");
-            finish(core, batch, started, false);
-            metrics.add_failed(None, batch.len() as u64);
+            core.metrics.add_failed(None, batch.len() as u64);
+            finish(core, batch.len() as u64, None, started);
             return true;
         }
     };
-    let mut backoff = core.params.min_backoff;
-    let mut attempt: u32 = 0;
-    loop {
-        if batch.is_empty() {
-            return true;
+    let highest = batch.iter().map(|e| e.timestamp_ms).max();
+    if let Some(spool) = &core.spool {
+        let lowest = batch.iter().map(|e| e.timestamp_ms).min().unwrap_or(0);
+        let meta = RecordMeta {
+            message: core.sender.message(),
+            generation: lane.0,
+            shard: lane.1,
+            samples: batch.len() as u32,
+            min_timestamp_ms: lowest,
+            max_timestamp_ms: highest.unwrap_or(0),
+            attempts: 0,
+        };
+        return send_or_spill(core, spool, meta, body, cancel, started).await;
+    }
+    let mut samples = batch.len() as u64;
+    let answer = send_until_answered(core, &mut body, &mut samples, 0, cancel, |body, samples| {
+        if drop_too_old(core, batch) {
+            *samples = batch.len() as u64;
+            if batch.is_empty() {
+                return false;
+            }
+            match encode(encoder, batch) {
+                Ok(b) => *body = b,
+                Err(error) => {
+                    tracing::error!(remote_name = %core.name, url = %core.url, %error, "cannot encode remote write request");
+                    core.metrics.add_failed(None, batch.len() as u64);
+                    batch.clear();
+                    return false;
+                }
+            }
         }
+        true
+    })
+    .await;
+    match answer {
+        Answer::Cancelled => {
+            shutdown_drop(core, batch.len());
+            false
+        }
+        Answer::GaveUp => {
+            finish(core, batch.len() as u64, None, started);
+            true
+        }
+        Answer::Answered(outcome) => {
+            let highest = batch.iter().map(|e| e.timestamp_ms).max();
+            settle(core, outcome, batch.len() as u64, body.len());
+            finish(core, batch.len() as u64, highest, started);
+            true
+        }
+    }
+}
+
+/// The disk-queue path of [`send_batch`]: one direct attempt while nothing waits on disk (and
+/// the endpoint is not stopping), else, or when that attempt is to be retried, an append to the
+/// disk queue, itself retried with backoff while the disk fails.
+async fn send_or_spill(
+    core: &Core,
+    spool: &Arc<Spool>,
+    mut meta: RecordMeta,
+    body: Bytes,
+    cancel: &mut watch::Receiver<bool>,
+    started: std::time::Instant,
+) -> bool {
+    let n = u64::from(meta.samples);
+    if !core.stopping.load(Ordering::Acquire) && spool.pending_records() == 0 {
         let outcome = tokio::select! {
-            outcome = core.sender.attempt(body.clone(), attempt) => outcome,
+            outcome = core.sender.attempt(body.clone(), 0) => outcome,
             _ = cancelled(cancel) => {
-                shutdown_drop(core, batch.len());
+                shutdown_drop(core, n as usize);
                 return false;
             }
         };
         match outcome {
-            Outcome::Sent { status, written } => {
-                let n = batch.len() as u64;
-                let accepted = match core.sender.message() {
-                    ProtobufMessage::V1 => n,
-                    ProtobufMessage::V2 => match check_written(core, n, written) {
-                        Some(accepted) => accepted,
-                        None => {
-                            RemoteWriteMetrics::add(&metrics.bytes_sent, body.len() as u64);
-                            metrics.add_failed(Some(status), n);
-                            finish(core, batch, started, true);
-                            return true;
-                        }
-                    },
-                };
-                RemoteWriteMetrics::add(&metrics.samples_sent, accepted);
-                RemoteWriteMetrics::add(&metrics.requests_sent, 1);
-                RemoteWriteMetrics::add(&metrics.bytes_sent, body.len() as u64);
-                finish(core, batch, started, true);
+            Outcome::Retry { error, .. } => {
+                tracing::warn!(remote_name = %core.name, url = %core.url, %error, "failed to send batch, queueing it on disk");
+                meta.attempts = 1;
+                RemoteWriteMetrics::add(&core.metrics.requests_retried, 1);
+                RemoteWriteMetrics::add(&core.metrics.samples_retried, n);
+            }
+            answered => {
+                settle(core, answered, n, body.len());
+                finish(core, n, Some(meta.max_timestamp_ms), started);
                 return true;
             }
-            Outcome::Failed { status, error } => {
-                tracing::error!(remote_name = %core.name, url = %core.url, samples = batch.len(), %error, "non-recoverable error, dropping the batch");
-                RemoteWriteMetrics::add(&metrics.bytes_sent, body.len() as u64);
-                metrics.add_failed(status, batch.len() as u64);
-                finish(core, batch, started, true);
+        }
+    }
+    let mut backoff = core.params.min_backoff;
+    loop {
+        let (spool_for_append, body_for_append) = (Arc::clone(spool), body.clone());
+        let appended = blocking(spool, move |_| {
+            spool_for_append.append(&meta, &body_for_append)
+        })
+        .await;
+        match appended {
+            Ok(_) => return true,
+            Err(error @ DiskQueueError::RecordTooLarge { .. }) => {
+                tracing::error!(remote_name = %core.name, url = %core.url, %error, samples = n, "request larger than the disk queue, dropped");
+                core.metrics.add_dropped(DropReason::StorageFull, n);
+                finish(core, n, None, started);
                 return true;
             }
-            Outcome::Retry { retry_after, error } => {
-                let sleep = retry_after.unwrap_or(backoff);
-                // Never reshard while retrying: more shards would make it worse.
-                let until = unix_ms(SystemTime::now()) + 2 * sleep.as_millis() as i64;
-                core.reshard_disabled_until_ms
-                    .fetch_max(until, Ordering::Relaxed);
+            Err(error) => {
+                tracing::error!(remote_name = %core.name, url = %core.url, %error, retry_in = ?backoff, "cannot write to the disk queue, retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(sleep) => {}
+                    _ = tokio::time::sleep(backoff) => {}
                     _ = cancelled(cancel) => {
-                        shutdown_drop(core, batch.len());
+                        shutdown_drop(core, n as usize);
                         return false;
                     }
                 }
-                tracing::warn!(remote_name = %core.name, url = %core.url, %error, retry_in = ?sleep, "failed to send batch, retrying");
-                RemoteWriteMetrics::add(&metrics.requests_retried, 1);
-                RemoteWriteMetrics::add(&metrics.samples_retried, batch.len() as u64);
-                backoff = (sleep * 2).min(core.params.max_backoff);
-                attempt += 1;
-                if drop_too_old(core, batch) {
-                    match encode(encoder, batch) {
-                        Ok(b) => body = b,
-                        Err(error) => {
-                            tracing::error!(remote_name = %core.name, url = %core.url, %error, "cannot encode remote write request");
-                            metrics.add_failed(None, batch.len() as u64);
-                            finish(core, batch, started, false);
-                            return true;
-                        }
-                    }
-                }
+                backoff = (backoff * 2).min(core.params.max_backoff);
             }
         }
+    }
+}
+
+/// How [`send_until_answered`] ended.
+pub(crate) enum Answer {
+    /// 2xx or a final error (never [`Outcome::Retry`]).
+    Answered(Outcome),
+    /// The `before_retry` hook said to stop.
+    GaveUp,
+    /// A hard shutdown.
+    Cancelled,
+}
+
+/// Sends `body` until the receiver answers for good: a retryable failure waits for
+/// `Retry-After` or the backoff (doubling from `min_backoff` to `max_backoff`), and resharding
+/// is off meanwhile (P: `sendWriteRequestWithBackoff`). After each wait `before_retry` may
+/// replace the body and its sample count, or return false to give up. `attempts_before`:
+/// attempts already made (the first one here sends it as `Retry-Attempt` when not 0).
+pub(crate) async fn send_until_answered(
+    core: &Core,
+    body: &mut Bytes,
+    samples: &mut u64,
+    attempts_before: u32,
+    cancel: &mut watch::Receiver<bool>,
+    mut before_retry: impl FnMut(&mut Bytes, &mut u64) -> bool,
+) -> Answer {
+    let metrics = &core.metrics;
+    let mut backoff = core.params.min_backoff;
+    let mut attempt = attempts_before;
+    loop {
+        let outcome = tokio::select! {
+            outcome = core.sender.attempt(body.clone(), attempt) => outcome,
+            _ = cancelled(cancel) => return Answer::Cancelled,
+        };
+        let Outcome::Retry { retry_after, error } = outcome else {
+            return Answer::Answered(outcome);
+        };
+        let sleep = retry_after.unwrap_or(backoff);
+        // Never reshard while retrying: more shards would make it worse.
+        let until = unix_ms(SystemTime::now()) + 2 * sleep.as_millis() as i64;
+        core.reshard_disabled_until_ms
+            .fetch_max(until, Ordering::Relaxed);
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = cancelled(cancel) => return Answer::Cancelled,
+        }
+        tracing::warn!(remote_name = %core.name, url = %core.url, %error, retry_in = ?sleep, "failed to send batch, retrying");
+        RemoteWriteMetrics::add(&metrics.requests_retried, 1);
+        RemoteWriteMetrics::add(&metrics.samples_retried, *samples);
+        backoff = (sleep * 2).min(core.params.max_backoff);
+        attempt += 1;
+        if !before_retry(body, samples) {
+            return Answer::GaveUp;
+        }
+    }
+}
+
+/// Counts a final answer to a request of `n` samples and `body_len` bytes: 2xx (for 2.0 as
+/// far as the Written headers confirm it) or a final error.
+pub(crate) fn settle(core: &Core, outcome: Outcome, n: u64, body_len: usize) {
+    let metrics = &core.metrics;
+    RemoteWriteMetrics::add(&metrics.bytes_sent, body_len as u64);
+    match outcome {
+        Outcome::Sent { status, written } => {
+            let accepted = match core.sender.message() {
+                ProtobufMessage::V1 => Some(n),
+                ProtobufMessage::V2 => check_written(core, n, written),
+            };
+            match accepted {
+                Some(accepted) => {
+                    RemoteWriteMetrics::add(&metrics.samples_sent, accepted);
+                    RemoteWriteMetrics::add(&metrics.requests_sent, 1);
+                }
+                None => metrics.add_failed(Some(status), n),
+            }
+        }
+        Outcome::Failed { status, error } => {
+            tracing::error!(remote_name = %core.name, url = %core.url, samples = n, %error, "non-recoverable error, dropping the batch");
+            metrics.add_failed(status, n);
+        }
+        Outcome::Retry { .. } => debug_assert!(false, "a retry is not a final answer"),
     }
 }
 
@@ -461,9 +610,9 @@ fn encode(encoder: &mut BatchEncoder, batch: &[Entry]) -> Result<Bytes, snap::Er
     encoder.encode_compressed(batch).map(Bytes::copy_from_slice)
 }
 
-/// Bookkeeping once a batch is done with, whatever the outcome.
-fn finish(core: &Core, batch: &[Entry], started: std::time::Instant, update_sent_timestamp: bool) {
-    let n = batch.len() as u64;
+/// Bookkeeping once `n` samples are done with, whatever the outcome; `highest` is their newest
+/// timestamp when they count as sent.
+pub(crate) fn finish(core: &Core, n: u64, highest: Option<i64>, started: std::time::Instant) {
     core.metrics
         .samples_pending
         .fetch_sub(n as i64, Ordering::Relaxed);
@@ -472,7 +621,7 @@ fn finish(core: &Core, batch: &[Entry], started: std::time::Instant, update_sent
         .incr(started.elapsed().as_nanos() as u64);
     core.last_send_ms
         .store(unix_ms(SystemTime::now()), Ordering::Relaxed);
-    if update_sent_timestamp && let Some(highest) = batch.iter().map(|e| e.timestamp_ms).max() {
+    if let Some(highest) = highest {
         RemoteWriteMetrics::set_max(&core.metrics.highest_sent_timestamp_ms, highest);
     }
 }

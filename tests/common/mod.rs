@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod receiver;
+pub mod strict_receiver;
+pub mod tcp_proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
