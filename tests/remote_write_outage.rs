@@ -323,7 +323,7 @@ async fn sigkill_during_outage_then_restart_delivers_the_queue() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_running(&mut first);
         let spilled = self_metric(port, "promshard_remote_storage_samples_spilled_total", "").await;
-        if spilled >= (TARGETS * SERIES_PER_TARGET * 8) as f64 {
+        if spilled >= (TARGETS * SERIES_PER_TARGET * 10) as f64 {
             break;
         }
         assert!(
@@ -366,7 +366,7 @@ async fn sigkill_during_outage_then_restart_delivers_the_queue() {
         );
         let mut before = expected_scrapes(ts, first, durable_until, instance);
         assert!(
-            before.len() >= 8,
+            before.len() >= 5,
             "{instance}: {} scrapes before the kill",
             before.len()
         );
