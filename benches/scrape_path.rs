@@ -30,7 +30,12 @@ struct EncodingSink {
 }
 
 impl SampleSink for EncodingSink {
-    fn series(&self, series: SeriesRef, labels: &Labels) {
+    fn series(
+        &self,
+        series: SeriesRef,
+        labels: &Labels,
+        _: Option<Arc<promshard::remote_write::metadata::MetricMetadata>>,
+    ) {
         self.labels.lock().insert(series, encode_labels(labels));
     }
 
@@ -44,6 +49,7 @@ impl SampleSink for EncodingSink {
                 entries.push(Entry {
                     series: sample.series,
                     labels: series_labels.clone(),
+                    metadata: None,
                     timestamp_ms: sample.timestamp_ms,
                     value_bits: sample.value_bits,
                 });

@@ -77,6 +77,7 @@ async fn labels_sorted_unique_nonempty_with_name() {
             ("empty", ""),
             ("a", "1"),
         ]),
+        None,
     );
     rw.append(&[sample(1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
@@ -104,8 +105,8 @@ async fn write_relabel_drop() {
         "{FAST}    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: private_.*\n        action: drop\n"
     );
     let rw = sink_with(&receiver, &extra, &[]);
-    rw.series(1, &labels(&[("__name__", "private_x")]));
-    rw.series(2, &labels(&[("__name__", "public_x")]));
+    rw.series(1, &labels(&[("__name__", "private_x")]), None);
+    rw.series(2, &labels(&[("__name__", "public_x")]), None);
     let m = metrics(&rw);
     let t = now_ms();
     rw.append(&[sample(1, t, 1.0), sample(2, t, 2.0)]);
@@ -128,7 +129,7 @@ async fn headers() {
         "{FAST}    headers:\n      THANOS-TENANT: team-a\n      X-Custom: yes\n    basic_auth:\n      username: u\n      password: p\n"
     );
     let rw = sink_with(&receiver, &extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     rw.append(&[sample(1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     let r = &received[0];
@@ -163,6 +164,7 @@ async fn ordering_under_delays_and_resharding() {
         rw.series(
             s,
             &labels(&[("__name__", "ordered"), ("series", &s.to_string())]),
+            None,
         );
     }
     let start = now_ms();
@@ -216,7 +218,7 @@ async fn retries_on_500() {
     ]);
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 10ms\n      max_backoff: 50ms\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     rw.append(&[sample(1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     assert_eq!(received.len(), 4);
@@ -246,7 +248,7 @@ async fn no_retry_on_400() {
     ]);
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 10ms\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let t = now_ms();
     for i in 0..4 {
         rw.append(&[sample(1, t + i, 1.0)]);
@@ -276,7 +278,7 @@ async fn http_429_dropped_by_default() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::status(429)]);
     let rw = sink_with(&receiver, FAST, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     rw.append(&[sample(1, now_ms(), 1.0)]);
     receiver
         .wait_until("a request", WAIT, |r| !r.is_empty())
@@ -295,7 +297,7 @@ async fn http_429_retried_when_enabled() {
     receiver.script([Reply::status(429), Reply::status(429)]);
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 10ms\n      retry_on_http_429: true\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     rw.append(&[sample(1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     assert_eq!(
@@ -319,7 +321,7 @@ async fn retry_after_is_honoured() {
     ]);
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 10ms\n      max_backoff: 20ms\n      retry_on_http_429: true\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     rw.append(&[sample(1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     assert_eq!(received.len(), 3);
@@ -345,7 +347,7 @@ async fn backoff_doubles_up_to_max() {
     receiver.script((0..5).map(|_| Reply::status(500)));
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 100ms\n      max_backoff: 400ms\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     rw.append(&[sample(1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     assert_eq!(received.len(), 6);
@@ -369,7 +371,11 @@ async fn batches_by_size_then_deadline() {
     let extra = "    queue_config:\n      max_samples_per_send: 5\n      batch_send_deadline: 1s\n";
     let rw = sink_with(&receiver, extra, &[]);
     for s in 0..23 {
-        rw.series(s, &labels(&[("__name__", "m"), ("s", &s.to_string())]));
+        rw.series(
+            s,
+            &labels(&[("__name__", "m"), ("s", &s.to_string())]),
+            None,
+        );
     }
     let started = Instant::now();
     let t = now_ms();
@@ -396,7 +402,7 @@ async fn partial_batch_waits_for_deadline() {
     let extra =
         "    queue_config:\n      max_samples_per_send: 1000\n      batch_send_deadline: 400ms\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     // Let the first deadline pass idle, then append: the batch goes one deadline later.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
@@ -421,7 +427,7 @@ async fn partial_batch_waits_for_deadline() {
 async fn special_values_and_stale_markers() {
     let receiver = Receiver::start().await;
     let rw = sink_with(&receiver, FAST, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let t = now_ms();
     let bits = [
         1.5f64.to_bits(),
@@ -463,7 +469,7 @@ async fn full_queue_drops_and_counts() {
     receiver.script([Reply::status(503).retry_after("2")]);
     let extra = "    queue_config:\n      capacity: 4\n      max_samples_per_send: 2\n      batch_send_deadline: 10ms\n      min_shards: 1\n      max_shards: 1\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let t = now_ms();
     rw.append(&[sample(1, t, 0.0), sample(1, t + 1, 1.0)]);
     receiver
@@ -500,7 +506,7 @@ async fn shutdown_flushes() {
     let receiver = Receiver::start().await;
     let extra = "    queue_config:\n      batch_send_deadline: 1m\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(7, &labels(&[("__name__", "m")]));
+    rw.series(7, &labels(&[("__name__", "m")]), None);
     let t = now_ms();
     rw.append(&[sample(7, t, 1.0), sample(7, t + 1, 2.0)]);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -524,7 +530,7 @@ async fn reload_replaces_endpoint_in_order() {
         ))
     };
     let rw = RemoteWrite::new(&configs("30ms"), &BTreeMap::new()).unwrap();
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let t = now_ms();
     for i in 0..20 {
         rw.append(&[sample(1, t + i, 1.0)]);
@@ -548,7 +554,7 @@ async fn reload_replaces_endpoint_in_order() {
 async fn unknown_and_forgotten_series() {
     let receiver = Receiver::start().await;
     let rw = sink_with(&receiver, FAST, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let m = metrics(&rw);
     let t = now_ms();
     rw.append(&[sample(1, t, 1.0), sample(2, t, 1.0)]);
@@ -577,7 +583,11 @@ async fn reshards_up_when_behind() {
     let rw = RemoteWrite::with_options(&configs, &BTreeMap::new(), options).unwrap();
     let m = metrics(&rw);
     for s in 0..20 {
-        rw.series(s, &labels(&[("__name__", "m"), ("s", &s.to_string())]));
+        rw.series(
+            s,
+            &labels(&[("__name__", "m"), ("s", &s.to_string())]),
+            None,
+        );
     }
     // About 2000 samples/s; one shard sends about 200/s.
     let t = now_ms();

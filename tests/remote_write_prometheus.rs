@@ -118,6 +118,7 @@ async fn prometheus_receiver_accepts_our_requests() {
         rw.series(
             i as u64,
             &Labels::from_pairs([("__name__", *name), ("instance", *instance), ("job", "rw")]),
+            None,
         );
     }
     let t = now_ms() - 10_000;

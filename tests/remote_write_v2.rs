@@ -14,6 +14,9 @@ use axum::routing::post;
 use common::receiver::{STALE_NAN, now_ms, remote_write_configs};
 use parking_lot::Mutex;
 use promshard::labels::Labels;
+use promshard::remote_write::disk::DiskQueueOptions;
+use promshard::remote_write::metadata::MetricMetadata;
+use promshard::remote_write::spool::SpoolOptions;
 use promshard::remote_write::{
     RemoteWrite, RemoteWriteMetrics, RemoteWriteOptions, Sample, SampleSink,
 };
@@ -207,12 +210,25 @@ async fn handle(
 /// A sink with one 2.0 endpoint at `receiver`; `queue` is more `queue_config` YAML, indented by
 /// six spaces.
 fn sink(receiver: &Receiver, queue: &str) -> RemoteWrite {
+    sink_with_spool(receiver, queue, None)
+}
+
+/// [`sink`], with its disk queue under `spool` when given.
+fn sink_with_spool(
+    receiver: &Receiver,
+    queue: &str,
+    spool: Option<&std::path::Path>,
+) -> RemoteWrite {
     let configs = remote_write_configs(&format!(
         "  - url: {}\n    protobuf_message: io.prometheus.write.v2.Request\n{FAST}{queue}",
         receiver.url
     ));
     let options = RemoteWriteOptions {
         flush_deadline: Duration::from_secs(5),
+        spool: spool.map(|dir| SpoolOptions {
+            dir: dir.to_path_buf(),
+            disk: DiskQueueOptions::default(),
+        }),
         ..RemoteWriteOptions::default()
     };
     let external = BTreeMap::from([("cluster".to_string(), "c1".to_string())]);
@@ -243,18 +259,42 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// Declared series and appended samples arrive as 2.0 requests: headers, symbols (with `""`
-/// first), sorted label refs, values (NaN, StaleNaN, ±Inf exact), timestamps and order.
+/// first), sorted label refs, per-series metadata, values (NaN, StaleNaN, ±Inf exact),
+/// timestamps and order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip() {
+    round_trip_with(None).await;
+}
+
+/// The same through the disk queue: the first attempt fails with 503, so every request is
+/// written to disk and replayed from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_through_the_disk_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip_with(Some(dir.path())).await;
+}
+
+async fn round_trip_with(spool: Option<&std::path::Path>) {
     let receiver = Receiver::start().await;
-    let rw = sink(&receiver, "");
+    if spool.is_some() {
+        receiver.script([Reply::Bare(503)]);
+    }
+    let rw = sink_with_spool(&receiver, "", spool);
+    let up_metadata = Arc::new(MetricMetadata {
+        family: "up".into(),
+        kind: 2,
+        help: "Health of the scrape target.".into(),
+        unit: "targets".into(),
+    });
     rw.series(
         1,
         &labels(&[("__name__", "up"), ("job", "j"), ("instance", "h:1")]),
+        Some(Arc::clone(&up_metadata)),
     );
     rw.series(
         2,
         &labels(&[("__name__", "temp"), ("job", "j"), ("zone", "up")]),
+        None,
     );
     let m = Arc::clone(&rw.metrics()[0].metrics);
     let t = now_ms();
@@ -283,7 +323,17 @@ async fn round_trip() {
     let inner = receiver.inner.lock();
     assert_eq!(inner.undecodable, 0);
     let mut got: BTreeMap<BTreeMap<String, String>, Vec<(i64, u64)>> = BTreeMap::new();
-    for r in &inner.received {
+    if spool.is_some() {
+        assert_eq!(inner.received[0].status, 503);
+        assert!(
+            inner.received[1..]
+                .iter()
+                .any(|r| r.header("retry-attempt") == Some("1")),
+            "the spilled request was replayed as a retry"
+        );
+    }
+    let accepted: Vec<_> = inner.received.iter().filter(|r| r.status != 503).collect();
+    for r in accepted {
         assert_eq!(r.status, 204);
         assert_eq!(r.header("content-encoding"), Some("snappy"));
         assert_eq!(
@@ -302,7 +352,19 @@ async fn round_trip() {
             "symbols deduplicated"
         );
         for ts in &r.request.timeseries {
-            assert_eq!(ts.metadata, None);
+            let name = ts
+                .labels_refs
+                .chunks(2)
+                .find(|p| r.request.symbols[p[0] as usize] == "__name__")
+                .map(|p| r.request.symbols[p[1] as usize].as_str());
+            if name == Some("up") {
+                let m = ts.metadata.clone().expect("metadata of up");
+                assert_eq!(m.r#type, 2, "gauge");
+                assert_eq!(r.request.symbols[m.help_ref as usize], up_metadata.help);
+                assert_eq!(r.request.symbols[m.unit_ref as usize], up_metadata.unit);
+            } else {
+                assert_eq!(ts.metadata, None, "a series declared without metadata");
+            }
             assert_eq!(ts.samples.len(), 1);
             assert_eq!(ts.samples[0].start_timestamp, 0);
         }
@@ -346,7 +408,7 @@ async fn no_written_headers_is_final() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::Bare(204)]);
     let rw = sink(&receiver, "");
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let m = Arc::clone(&rw.metrics()[0].metrics);
     rw.append(&[sample(1, now_ms(), 1.0f64.to_bits())]);
     receiver.wait_for_requests(1).await;
@@ -376,7 +438,7 @@ async fn zero_written_is_final() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::WrittenSamples(0)]);
     let rw = sink(&receiver, "");
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let m = Arc::clone(&rw.metrics()[0].metrics);
     rw.append(&[sample(1, now_ms(), 1.0f64.to_bits())]);
     receiver.wait_for_requests(1).await;
@@ -396,7 +458,7 @@ async fn partial_write_is_counted() {
     let t = now_ms();
     for i in 0..5u64 {
         let name = format!("m{i}");
-        rw.series(i, &labels(&[("__name__", name.as_str())]));
+        rw.series(i, &labels(&[("__name__", name.as_str())]), None);
     }
     rw.append(
         &(0..5)
@@ -417,7 +479,7 @@ async fn unsupported_media_type_is_final() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::Bare(415)]);
     let rw = sink(&receiver, "");
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let m = Arc::clone(&rw.metrics()[0].metrics);
     rw.append(&[sample(1, now_ms(), 1.0f64.to_bits())]);
     receiver.wait_for_requests(1).await;
@@ -440,7 +502,7 @@ async fn server_error_is_retried() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::Bare(503)]);
     let rw = sink(&receiver, "");
-    rw.series(1, &labels(&[("__name__", "m")]));
+    rw.series(1, &labels(&[("__name__", "m")]), None);
     let m = Arc::clone(&rw.metrics()[0].metrics);
     rw.append(&[sample(1, now_ms(), 1.0f64.to_bits())]);
     receiver.wait_for_requests(2).await;

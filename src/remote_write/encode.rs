@@ -142,6 +142,8 @@ pub(crate) fn length_delimited(buf: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 pub struct Entry {
     pub series: SeriesRef,
     pub labels: Arc<[u8]>,
+    /// The series' family metadata, for remote write 2.0 endpoints only.
+    pub metadata: Option<Arc<super::metadata::MetricMetadata>>,
     pub timestamp_ms: i64,
     pub value_bits: u64,
 }

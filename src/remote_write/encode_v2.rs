@@ -18,10 +18,11 @@
 //! its shared label bytes) and every buffer, map and table is reused from one request to the
 //! next, so a steady-state request allocates nothing.
 //!
-//! Not yet: `TimeSeries.metadata` (5) is left unset (Prometheus always sends it; receivers
-//! read a missing one as `METRIC_TYPE_UNSPECIFIED`), as are histograms, exemplars and
-//! `Sample.start_timestamp`. Fields at their proto3 default are left out, so the output is
-//! byte-identical to prost's (gogo-protobuf would write an empty `metadata` message).
+//! `TimeSeries.metadata` (5) carries the series' family metadata (type, help and unit as
+//! symbol refs) when the target exposed any; a series without is left without the field,
+//! which receivers read as `METRIC_TYPE_UNSPECIFIED` (gogo-protobuf would write an empty
+//! message). Not yet: histograms, exemplars and `Sample.start_timestamp`. Fields at their
+//! proto3 default are left out, so the output is byte-identical to prost's.
 
 use super::encode::{
     Entry, RequestEncoder, TAG_1_LEN, TAG_2_LEN, length_delimited, put_sample, put_varint,
@@ -39,6 +40,8 @@ const TAG_TIMESERIES: u8 = 0x2a;
 const TAG_LABELS_REFS: u8 = TAG_1_LEN;
 /// `TimeSeries.samples`: field 2, wire type 2.
 const TAG_SAMPLES: u8 = TAG_2_LEN;
+/// `TimeSeries.metadata`: field 5, wire type 2.
+const TAG_METADATA: u8 = 0x2a;
 
 /// The (name, value) pairs of encoded 1.0 `TimeSeries.labels` bytes
 /// ([`super::encode::encode_labels`]), in order, without allocating. Stops at the first
@@ -184,8 +187,9 @@ impl SymbolTable {
 /// next.
 pub struct RequestEncoderV2 {
     symbols: SymbolTable,
-    /// Series (by the address of its shared label bytes) → its range in `refs`.
-    series_refs: PassThroughMap<usize, (u32, u32)>,
+    /// Series (by the address of its shared label bytes) → its range in `refs` and its
+    /// metadata refs.
+    series_refs: PassThroughMap<usize, (u32, u32, MetadataRefs)>,
     refs: Vec<u32>,
     /// The `timeseries` fields, written before the symbols are known.
     series: Vec<u8>,
@@ -228,16 +232,24 @@ impl RequestEncoderV2 {
             // The entries (and so their label bytes) live until the end of this call, so the
             // address identifies the series' labels for the whole request.
             let key = entry.labels.as_ptr() as usize;
-            let (start, len) = *series_refs.entry(key).or_insert_with(|| {
+            let (start, len, metadata) = *series_refs.entry(key).or_insert_with(|| {
                 let start = refs.len();
                 for (name, value) in LabelPairs::new(&entry.labels) {
                     refs.push(symbols.intern(name));
                     refs.push(symbols.intern(value));
                 }
-                (start as u32, (refs.len() - start) as u32)
+                let metadata = entry
+                    .metadata
+                    .as_deref()
+                    .map_or_else(MetadataRefs::default, |m| MetadataRefs {
+                        kind: m.kind,
+                        help: symbols.intern(m.help.as_bytes()),
+                        unit: symbols.intern(m.unit.as_bytes()),
+                    });
+                (start as u32, (refs.len() - start) as u32, metadata)
             });
             let labels_refs = &refs[start as usize..(start + len) as usize];
-            put_timeseries(series, labels_refs, entry);
+            put_timeseries(series, labels_refs, entry, metadata);
         }
         for i in 0..symbols.len() {
             let s = symbols.get(i as u32);
@@ -265,8 +277,42 @@ impl RequestEncoderV2 {
     }
 }
 
-/// Appends one `Request.timeseries` entry with `labels_refs` and `entry`'s sample.
-fn put_timeseries(buf: &mut Vec<u8>, labels_refs: &[u32], entry: &Entry) {
+/// A series' `TimeSeries.metadata`: `Metadata{type = 1; help_ref = 3; unit_ref = 4}`
+/// (symbol 0, `""`, for no help or unit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct MetadataRefs {
+    kind: u8,
+    help: u32,
+    unit: u32,
+}
+
+impl MetadataRefs {
+    /// Length of the `Metadata` body; 0 when every field is at its default (then the
+    /// field is left out, as prost does).
+    fn body_len(&self) -> usize {
+        let field = |v: u64| if v == 0 { 0 } else { 1 + varint_len(v) };
+        field(u64::from(self.kind)) + field(u64::from(self.help)) + field(u64::from(self.unit))
+    }
+
+    fn put(&self, buf: &mut Vec<u8>, body_len: usize) {
+        buf.push(TAG_METADATA);
+        put_varint(buf, body_len as u64);
+        for (tag, value) in [
+            (0x08, u64::from(self.kind)),
+            (0x18, u64::from(self.help)),
+            (0x20, u64::from(self.unit)),
+        ] {
+            if value != 0 {
+                buf.push(tag);
+                put_varint(buf, value);
+            }
+        }
+    }
+}
+
+/// Appends one `Request.timeseries` entry with `labels_refs`, `entry`'s sample and the
+/// series' metadata.
+fn put_timeseries(buf: &mut Vec<u8>, labels_refs: &[u32], entry: &Entry, metadata: MetadataRefs) {
     let packed: usize = labels_refs.iter().map(|&r| varint_len(u64::from(r))).sum();
     let refs_field = if packed == 0 {
         0
@@ -274,7 +320,13 @@ fn put_timeseries(buf: &mut Vec<u8>, labels_refs: &[u32], entry: &Entry) {
         1 + varint_len(packed as u64) + packed
     };
     let sample_len = entry.sample_len();
-    let body = refs_field + 1 + varint_len(sample_len as u64) + sample_len;
+    let metadata_len = metadata.body_len();
+    let metadata_field = if metadata_len == 0 {
+        0
+    } else {
+        1 + varint_len(metadata_len as u64) + metadata_len
+    };
+    let body = refs_field + 1 + varint_len(sample_len as u64) + sample_len + metadata_field;
     buf.reserve(1 + varint_len(body as u64) + body);
     buf.push(TAG_TIMESERIES);
     put_varint(buf, body as u64);
@@ -288,6 +340,9 @@ fn put_timeseries(buf: &mut Vec<u8>, labels_refs: &[u32], entry: &Entry) {
     buf.push(TAG_SAMPLES);
     put_varint(buf, sample_len as u64);
     put_sample(buf, entry);
+    if metadata_len > 0 {
+        metadata.put(buf, metadata_len);
+    }
 }
 
 /// The encoder of one send task, for the endpoint's `protobuf_message`.
@@ -318,6 +373,7 @@ mod tests {
     use super::*;
     use crate::labels::Labels;
     use crate::remote_write::encode::encode_labels;
+    use crate::remote_write::metadata::MetricMetadata;
     use prost::Message;
     use std::sync::Arc;
 
@@ -370,6 +426,7 @@ mod tests {
         Entry {
             series,
             labels: Arc::clone(labels),
+            metadata: None,
             timestamp_ms,
             value_bits,
         }
@@ -395,6 +452,15 @@ mod tests {
                     labels_refs.push(intern(name.as_bytes()));
                     labels_refs.push(intern(value.as_bytes()));
                 }
+                let metadata = e
+                    .metadata
+                    .as_ref()
+                    .map(|m| Metadata {
+                        r#type: i32::from(m.kind),
+                        help_ref: intern(m.help.as_bytes()),
+                        unit_ref: intern(m.unit.as_bytes()),
+                    })
+                    .filter(|m| *m != Metadata::default());
                 TimeSeries {
                     labels_refs,
                     samples: vec![Sample {
@@ -402,7 +468,7 @@ mod tests {
                         timestamp: e.timestamp_ms,
                         start_timestamp: 0,
                     }],
-                    metadata: None,
+                    metadata,
                 }
             })
             .collect();
@@ -469,11 +535,35 @@ mod tests {
             f64::MIN_POSITIVE.to_bits(),
         ];
         let timestamps = [0i64, 1, -1, 1_700_000_000_123, i64::MAX, i64::MIN];
+        // Per series: full metadata, type only, help equal to a label value, none.
+        let metadata = [
+            Some(Arc::new(MetricMetadata {
+                family: "up".into(),
+                kind: 2,
+                help: "Health of the target.".into(),
+                unit: "targets".into(),
+            })),
+            Some(Arc::new(MetricMetadata {
+                family: "temp".into(),
+                kind: 3,
+                help: String::new(),
+                unit: String::new(),
+            })),
+            Some(Arc::new(MetricMetadata {
+                family: "long".into(),
+                kind: 0,
+                help: "up".into(),
+                unit: String::new(),
+            })),
+            None,
+        ];
         let mut entries = Vec::new();
         for (i, v) in values.iter().enumerate() {
             for (j, t) in timestamps.iter().enumerate() {
-                let l = [&a, &b, &c, &empty][(i + j) % 4];
-                entries.push(entry((i + j) as u64 % 4, l, *t, *v));
+                let n = (i + j) % 4;
+                let mut e = entry(n as u64, [&a, &b, &c, &empty][n], *t, *v);
+                e.metadata = metadata[n].clone();
+                entries.push(e);
             }
         }
         let mut encoder = RequestEncoderV2::default();
@@ -511,6 +601,15 @@ mod tests {
                 assert_eq!(value_bits, e.value_bits);
             }
             assert_eq!(ts.samples[0].timestamp, e.timestamp_ms);
+            match &e.metadata {
+                Some(m) => {
+                    let got = ts.metadata.clone().unwrap_or_default();
+                    assert_eq!(got.r#type, i32::from(m.kind));
+                    assert_eq!(decoded.symbols[got.help_ref as usize], m.help);
+                    assert_eq!(decoded.symbols[got.unit_ref as usize], m.unit);
+                }
+                None => assert_eq!(ts.metadata, None),
+            }
         }
 
         let compressed = encoder.encode_compressed(&entries).unwrap().to_vec();

@@ -71,8 +71,14 @@ pub struct Sample {
 /// Where committed scrapes go.
 pub trait SampleSink: Send + Sync + 'static {
     /// Declares the labels of a series (sorted, no empty values, with `__name__`) before
-    /// its first sample, and again if it changes.
-    fn series(&self, series: SeriesRef, labels: &Labels);
+    /// its first sample, and again if it changes, with the metadata of its family when the
+    /// target exposed any (remote write 2.0 sends it with every sample).
+    fn series(
+        &self,
+        series: SeriesRef,
+        labels: &Labels,
+        metadata: Option<Arc<metadata::MetricMetadata>>,
+    );
     /// One committed scrape; each series' samples arrive in timestamp order across calls.
     fn append(&self, samples: &[Sample]);
     /// The series will get no more samples; its labels may be forgotten.
@@ -127,6 +133,7 @@ struct State {
 struct SeriesEntry {
     raw: Arc<[u8]>,
     endpoints: Box<[Option<Arc<[u8]>>]>,
+    metadata: Option<Arc<metadata::MetricMetadata>>,
 }
 
 /// Series are spread over this many locks, so declaring series does not stall appends.
@@ -441,7 +448,12 @@ impl Drop for RemoteWrite {
 }
 
 impl SampleSink for RemoteWrite {
-    fn series(&self, series: SeriesRef, labels: &Labels) {
+    fn series(
+        &self,
+        series: SeriesRef,
+        labels: &Labels,
+        metadata: Option<Arc<metadata::MetricMetadata>>,
+    ) {
         let state = self.state.read();
         let raw = encode::encode_labels(labels);
         let endpoints = state
@@ -456,9 +468,14 @@ impl SampleSink for RemoteWrite {
                 )
             })
             .collect();
-        self.stripe(series)
-            .write()
-            .insert(series, SeriesEntry { raw, endpoints });
+        self.stripe(series).write().insert(
+            series,
+            SeriesEntry {
+                raw,
+                endpoints,
+                metadata,
+            },
+        );
     }
 
     fn append(&self, samples: &[Sample]) {
@@ -467,6 +484,12 @@ impl SampleSink for RemoteWrite {
             return;
         }
         let shards: Vec<_> = state.endpoints.iter().map(|e| e.queue.shards()).collect();
+        // Only remote write 2.0 sends per-series metadata.
+        let wants_metadata: Vec<bool> = state
+            .endpoints
+            .iter()
+            .map(|e| e.config.protobuf_message == ProtobufMessage::V2)
+            .collect();
         for endpoint in &state.endpoints {
             endpoint.queue.samples_in(samples.len() as u64);
         }
@@ -485,6 +508,11 @@ impl SampleSink for RemoteWrite {
                         Entry {
                             series: sample.series,
                             labels: Arc::clone(labels),
+                            metadata: if wants_metadata[i] {
+                                entry.metadata.clone()
+                            } else {
+                                None
+                            },
                             timestamp_ms: sample.timestamp_ms,
                             value_bits: sample.value_bits,
                         },

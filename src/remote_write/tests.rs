@@ -53,6 +53,7 @@ fn entry(series: SeriesRef, l: &Labels, timestamp_ms: i64, value_bits: u64) -> E
     Entry {
         series,
         labels: encode::encode_labels(l),
+        metadata: None,
         timestamp_ms,
         value_bits,
     }
@@ -295,8 +296,8 @@ remote_write:
         ..RemoteWriteOptions::default()
     };
     let rw = RemoteWrite::with_options(&cfg, &ext(&[("replica", "r0")]), options).unwrap();
-    rw.series(1, &labels(&[("__name__", "up")]));
-    rw.series(2, &labels(&[("__name__", "secret_x")]));
+    rw.series(1, &labels(&[("__name__", "up")]), None);
+    rw.series(2, &labels(&[("__name__", "secret_x")]), None);
     assert_eq!(rw.series_count(), 2);
     assert_eq!(
         rw.endpoint_labels(0, 1).map(|l| l.to_string()),

@@ -167,6 +167,8 @@ fn append_body(
     let mut stats = AppendStats::default();
     let mut parser = Parser::new(body, format);
     let mut parsed_labels = Vec::new();
+    // The family of the last HELP/TYPE/UNIT line: the series after it belong to it.
+    let mut current_family = None;
     let fail = |message: String, stats: &AppendStats| AppendError {
         message,
         scraped: stats.scraped,
@@ -180,9 +182,18 @@ fn append_body(
             Err(e) => return Err(fail(e.to_string(), &stats)),
         };
         match &entry {
-            Entry::Type { metric, kind } => cache.note_metadata(metric, MetadataLine::Type(*kind)),
-            Entry::Help { metric, text } => cache.note_metadata(metric, MetadataLine::Help(text)),
-            Entry::Unit { metric, unit } => cache.note_metadata(metric, MetadataLine::Unit(unit)),
+            Entry::Type { metric, kind } => {
+                current_family = Some(*metric);
+                cache.note_metadata(metric, MetadataLine::Type(*kind))
+            }
+            Entry::Help { metric, text } => {
+                current_family = Some(*metric);
+                cache.note_metadata(metric, MetadataLine::Help(text))
+            }
+            Entry::Unit { metric, unit } => {
+                current_family = Some(*metric);
+                cache.note_metadata(metric, MetadataLine::Unit(unit))
+            }
             Entry::Series { .. } => {}
         }
         let Entry::Series {
@@ -213,7 +224,13 @@ fn append_body(
                     .map_err(|e| fail(e.to_string(), &stats))?;
                 let series = series_for(ctx, &parsed_labels).map_err(|m| fail(m, &stats))?;
                 if let Some((series, labels)) = &series {
-                    sink.series(*series, labels);
+                    let name = parsed_labels
+                        .iter()
+                        .find(|(n, _)| n == "__name__")
+                        .map_or(&b""[..], |(_, v)| v.as_bytes());
+                    let metadata =
+                        SeriesCache::series_metadata(&mut cache.metadata, name, current_family);
+                    sink.series(*series, labels, metadata);
                 }
                 vacant.insert(CacheEntry::new(series.map(|(r, _)| r)))
             }

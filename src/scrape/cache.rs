@@ -6,8 +6,10 @@
 
 use super::parse::MetricType;
 use crate::remote_write::SeriesRef;
+use crate::remote_write::metadata::MetricMetadata;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// The key is already a well-mixed hash: use its low bits as is.
 #[derive(Default)]
@@ -83,6 +85,9 @@ pub struct FamilyMetadata {
     pub unit: String,
     /// Scrape number in which a HELP, TYPE or UNIT line for the family was last seen.
     pub last_seen: u32,
+    /// The family's metadata as series carry it to remote write 2.0, shared by its series;
+    /// built on first use after a change.
+    pub shared: Option<Arc<MetricMetadata>>,
 }
 
 /// Families are kept this many scrapes after they were last exposed (spec §6.5).
@@ -137,6 +142,7 @@ impl SeriesCache {
                         help: String::new(),
                         unit: String::new(),
                         last_seen: scrape,
+                        shared: None,
                     })
             }
         };
@@ -153,7 +159,53 @@ impl SeriesCache {
             }
             _ => false,
         };
+        if changed {
+            entry.shared = None;
+        }
         self.metadata_changed |= changed;
+    }
+
+    /// The metadata a new series named `name` carries: that of its family, which is the
+    /// family of the metadata lines just before it (`current_family`) when `name` is that
+    /// family's name or a sample name of it (`_total`, `_bucket`, ...), else the family named
+    /// `name`; `None` when the target exposed no metadata for it.
+    /// (An associated function on the metadata map, so it can be called while an entry of
+    /// the cache is borrowed.)
+    pub fn series_metadata(
+        metadata: &mut HashMap<Box<[u8]>, FamilyMetadata>,
+        name: &[u8],
+        current_family: Option<&[u8]>,
+    ) -> Option<Arc<MetricMetadata>> {
+        const SAMPLE_SUFFIXES: [&[u8]; 8] = [
+            b"_total",
+            b"_bucket",
+            b"_sum",
+            b"_count",
+            b"_created",
+            b"_info",
+            b"_gsum",
+            b"_gcount",
+        ];
+        let family = match current_family {
+            Some(family)
+                if name.strip_prefix(family).is_some_and(|suffix| {
+                    suffix.is_empty() || SAMPLE_SUFFIXES.contains(&suffix)
+                }) =>
+            {
+                family
+            }
+            _ => name,
+        };
+        let entry = metadata.get_mut(family)?;
+        if entry.shared.is_none() {
+            entry.shared = Some(Arc::new(MetricMetadata {
+                family: String::from_utf8_lossy(family).into_owned(),
+                kind: entry.kind.remote_write_kind(),
+                help: entry.help.clone(),
+                unit: entry.unit.clone(),
+            }));
+        }
+        entry.shared.clone()
     }
 
     /// Forgets families not exposed for [`METADATA_KEPT_SCRAPES`] scrapes.

@@ -208,7 +208,6 @@ impl Manager {
 
     /// The distinct metadata of every target, for remote write's metadata requests.
     pub fn all_metadata(&self) -> Vec<crate::remote_write::metadata::MetricMetadata> {
-        use crate::scrape::parse::MetricType;
         let lists: Vec<_> = self
             .loops
             .lock()
@@ -220,16 +219,7 @@ impl Manager {
             .flat_map(|list| list.iter())
             .map(|m| crate::remote_write::metadata::MetricMetadata {
                 family: m.metric.clone(),
-                kind: match m.kind {
-                    MetricType::Unknown => 0,
-                    MetricType::Counter => 1,
-                    MetricType::Gauge => 2,
-                    MetricType::Histogram => 3,
-                    MetricType::GaugeHistogram => 4,
-                    MetricType::Summary => 5,
-                    MetricType::Info => 6,
-                    MetricType::StateSet => 7,
-                },
+                kind: m.kind.remote_write_kind(),
                 help: m.help.clone(),
                 unit: m.unit.clone(),
             })
@@ -270,7 +260,12 @@ mod tests {
     }
 
     impl SampleSink for Recorder {
-        fn series(&self, series: SeriesRef, labels: &Labels) {
+        fn series(
+            &self,
+            series: SeriesRef,
+            labels: &Labels,
+            _: Option<Arc<crate::remote_write::metadata::MetricMetadata>>,
+        ) {
             self.names
                 .lock()
                 .insert(series, labels.value("__name__").to_string());

@@ -4,9 +4,10 @@
 use super::append::{AppendStats, STALE_NAN, Scratch, TargetContext, append_scrape, series_ref};
 use super::cache::SeriesCache;
 use super::http::{FetchError, RequestSettings, fetch};
-use super::parse::{Format, format_from_content_type};
+use super::parse::{Format, MetricType, format_from_content_type};
 use crate::config::{ScrapeConfig, ScrapeProtocol};
 use crate::http_client::HttpClient;
+use crate::remote_write::metadata::MetricMetadata as FamilyMetadata;
 use crate::remote_write::{Sample, SampleSink, SeriesRef};
 use crate::targets::Target;
 use parking_lot::Mutex;
@@ -104,6 +105,68 @@ struct Synthetic {
     extra: Option<[SeriesRef; 3]>,
 }
 
+/// Type, help and unit of the synthetic series, as Prometheus reports them.
+const SYNTHETIC_METADATA: [(&str, &str, &str); 8] = [
+    (
+        "up",
+        "Health of the scrape target. 1 means the target is healthy, 0 if the scrape failed.",
+        "targets",
+    ),
+    (
+        "scrape_duration_seconds",
+        "Duration of the last scrape in seconds.",
+        "seconds",
+    ),
+    (
+        "scrape_samples_scraped",
+        "Number of samples last scraped.",
+        "samples",
+    ),
+    (
+        "scrape_samples_post_metric_relabeling",
+        "Number of samples remaining after metric relabeling was applied.",
+        "samples",
+    ),
+    (
+        "scrape_series_added",
+        "Number of series in the last scrape.",
+        "series",
+    ),
+    (
+        "scrape_timeout_seconds",
+        "The configured scrape timeout for a target.",
+        "seconds",
+    ),
+    (
+        "scrape_sample_limit",
+        "The configured sample limit for a target. Returns zero if there is no limit configured.",
+        "samples",
+    ),
+    (
+        "scrape_body_size_bytes",
+        "The uncompressed size of the last scrape response, if successful. Scrapes failing because body_size_limit is exceeded report -1, other scrape failures report 0.",
+        "bytes",
+    ),
+];
+
+/// The metadata of synthetic series `name` (all gauges), shared by every target.
+fn synthetic_metadata(name: &str) -> Option<Arc<FamilyMetadata>> {
+    static SHARED: std::sync::LazyLock<Vec<Arc<FamilyMetadata>>> = std::sync::LazyLock::new(|| {
+        SYNTHETIC_METADATA
+            .iter()
+            .map(|(family, help, unit)| {
+                Arc::new(FamilyMetadata {
+                    family: family.to_string(),
+                    kind: MetricType::Gauge.remote_write_kind(),
+                    help: help.to_string(),
+                    unit: unit.to_string(),
+                })
+            })
+            .collect()
+    });
+    SHARED.iter().find(|m| m.family == name).cloned()
+}
+
 impl Synthetic {
     fn declare(target: &Target, extra: bool, sink: &dyn SampleSink) -> Synthetic {
         let base = target.public_labels();
@@ -111,7 +174,7 @@ impl Synthetic {
             let mut labels = base.clone();
             labels.set("__name__", name);
             let series = series_ref(&labels);
-            sink.series(series, &labels);
+            sink.series(series, &labels, synthetic_metadata(name));
             series
         };
         Synthetic {

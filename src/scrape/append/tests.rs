@@ -1,17 +1,21 @@
 use super::*;
 use crate::labels::Labels;
+use crate::remote_write::metadata::MetricMetadata;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Default)]
 struct RecordingSink {
     labels: Mutex<HashMap<SeriesRef, Labels>>,
+    metadata: Mutex<HashMap<SeriesRef, Option<Arc<MetricMetadata>>>>,
     forgotten: Mutex<Vec<SeriesRef>>,
 }
 
 impl SampleSink for RecordingSink {
-    fn series(&self, series: SeriesRef, labels: &Labels) {
+    fn series(&self, series: SeriesRef, labels: &Labels, metadata: Option<Arc<MetricMetadata>>) {
         self.labels.lock().insert(series, labels.clone());
+        self.metadata.lock().insert(series, metadata);
     }
     fn append(&self, _samples: &[Sample]) {}
     fn forget(&self, series: SeriesRef) {
@@ -420,4 +424,80 @@ fn metadata_is_kept_ten_scrapes_after_it_disappears() {
     h.scrape("# TYPE b gauge\nb 2\n", NOW + 20_000).0.unwrap();
     assert!(!h.cache.metadata.contains_key(b"a".as_slice()));
     assert!(h.cache.metadata_changed);
+}
+
+#[test]
+fn series_carry_their_family_metadata() {
+    let mut h = Harness::new(ctx());
+    let body = "# HELP http_requests Requests served.\n\
+                # TYPE http_requests counter\n\
+                http_requests_total{code=\"200\"} 3\n\
+                http_requests_created{code=\"200\"} 1\n\
+                # TYPE latency histogram\n\
+                # UNIT latency seconds\n\
+                latency_bucket{le=\"+Inf\"} 1\n\
+                latency_sum 0.5\n\
+                latency_count 1\n\
+                # TYPE temperature gauge\n\
+                temperature 20\n\
+                untyped_thing 1\n\
+                # HELP http_requests_total_extra Not a sample of http_requests.\n\
+                http_requests_total_extra 1\n";
+    let (result, _) = h.scrape(body, NOW);
+    result.unwrap();
+    let labels = h.sink.labels.lock();
+    let metadata = h.sink.metadata.lock();
+    let of = |name: &str| {
+        let series = labels
+            .iter()
+            .find(|(_, l)| l.value("__name__") == name)
+            .map(|(s, _)| *s)
+            .unwrap_or_else(|| panic!("no series {name}"));
+        metadata[&series]
+            .as_deref()
+            .map(|m| (m.family.clone(), m.kind, m.help.clone(), m.unit.clone()))
+    };
+    let counter = Some((
+        "http_requests".to_string(),
+        1,
+        "Requests served.".to_string(),
+        String::new(),
+    ));
+    assert_eq!(of("http_requests_total"), counter);
+    assert_eq!(of("http_requests_created"), counter);
+    // UNIT is OpenMetrics only: a comment in the text format.
+    let histogram = Some(("latency".to_string(), 3, String::new(), String::new()));
+    assert_eq!(of("latency_bucket"), histogram);
+    assert_eq!(of("latency_sum"), histogram);
+    assert_eq!(of("latency_count"), histogram);
+    assert_eq!(
+        of("temperature"),
+        Some(("temperature".to_string(), 2, String::new(), String::new()))
+    );
+    // After another family's lines, with none of its own: no metadata.
+    assert_eq!(of("untyped_thing"), None);
+    assert_eq!(
+        of("http_requests_total_extra"),
+        Some((
+            "http_requests_total_extra".to_string(),
+            0,
+            "Not a sample of http_requests.".to_string(),
+            String::new()
+        ))
+    );
+    // Every series of one family shares one allocation.
+    let total = labels
+        .iter()
+        .find(|(_, l)| l.value("__name__") == "http_requests_total")
+        .map(|(s, _)| *s)
+        .unwrap();
+    let created = labels
+        .iter()
+        .find(|(_, l)| l.value("__name__") == "http_requests_created")
+        .map(|(s, _)| *s)
+        .unwrap();
+    assert!(Arc::ptr_eq(
+        metadata[&total].as_ref().unwrap(),
+        metadata[&created].as_ref().unwrap()
+    ));
 }

@@ -62,6 +62,22 @@ pub enum MetricType {
 }
 
 impl MetricType {
+    /// The remote write `MetricType` number (1.0 `MetricMetadata.type`, 2.0 `Metadata.type`):
+    /// UNKNOWN/UNSPECIFIED=0 COUNTER=1 GAUGE=2 HISTOGRAM=3 GAUGEHISTOGRAM=4 SUMMARY=5 INFO=6
+    /// STATESET=7.
+    pub fn remote_write_kind(self) -> u8 {
+        match self {
+            MetricType::Unknown => 0,
+            MetricType::Counter => 1,
+            MetricType::Gauge => 2,
+            MetricType::Histogram => 3,
+            MetricType::GaugeHistogram => 4,
+            MetricType::Summary => 5,
+            MetricType::Info => 6,
+            MetricType::StateSet => 7,
+        }
+    }
+
     /// The name Prometheus' metadata APIs use (`untyped` is `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
