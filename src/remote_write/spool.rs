@@ -40,8 +40,9 @@ pub(crate) const RECORD_HEADER_LEN: usize = 35;
 const RECORD_MAGIC: u8 = 0xB1;
 /// Longest time a delivered record waits before the checkpoint says so.
 pub(crate) const ACK_EVERY: Duration = Duration::from_secs(1);
-/// Records the reader holds in memory (read, waiting for or in their lane).
+/// Records the reader holds in memory (read, waiting for or in their lane), and their bytes.
 const READ_AHEAD_RECORDS: usize = 256;
+const READ_AHEAD_BYTES: usize = 32 << 20;
 
 /// Where and how the disk queues of the endpoints live.
 #[derive(Clone, Debug)]
@@ -333,11 +334,13 @@ impl Spool {
         records
     }
 
-    /// Up to `max` records not done yet, in id order. Damaged records are skipped (logged).
-    pub fn read(&self, max: usize) -> Result<Vec<Record>, DiskQueueError> {
+    /// Up to `max` records not done yet, in id order, stopping after `max_bytes`. Damaged
+    /// records are skipped (logged).
+    pub fn read(&self, max: usize, max_bytes: usize) -> Result<Vec<Record>, DiskQueueError> {
         let mut state = self.state.lock();
         let mut records = Vec::new();
-        while records.len() < max {
+        let mut bytes = 0;
+        while records.len() < max && bytes < max_bytes {
             match state.disk.next() {
                 Ok(Some((id, payload))) => {
                     let Some(position) = state.position(id) else {
@@ -346,6 +349,7 @@ impl Spool {
                     if state.index[position].done {
                         continue;
                     }
+                    bytes += payload.len();
                     match RecordMeta::decode(&payload) {
                         Some(meta) => records.push(Record {
                             id,
@@ -479,7 +483,8 @@ pub(crate) async fn run_reader(
     let mut generation: Option<u64> = None;
     let mut held: VecDeque<Record> = VecDeque::new();
     let mut buffered = 0usize;
-    let mut sends: JoinSet<(u32, u64, bool)> = JoinSet::new();
+    let mut buffered_bytes = 0usize;
+    let mut sends: JoinSet<(u32, u64, usize, bool)> = JoinSet::new();
     let mut ticker =
         tokio::time::interval((spool.fsync_every / 2).clamp(Duration::from_millis(50), ACK_EVERY));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -490,11 +495,14 @@ pub(crate) async fn run_reader(
         if read_failed_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             read_failed_at = None;
             let room = READ_AHEAD_RECORDS.saturating_sub(buffered);
-            if room > 0 {
-                match blocking(&spool, move |s| s.read(room)).await {
+            let room_bytes = READ_AHEAD_BYTES.saturating_sub(buffered_bytes);
+            if room > 0 && room_bytes > 0 {
+                match blocking(&spool, move |s| s.read(room, room_bytes)).await {
                     Ok(records) => {
-                        exhausted = records.len() < room;
+                        let bytes: usize = records.iter().map(|r| r.body.len()).sum();
+                        exhausted = records.len() < room && bytes < room_bytes;
                         buffered += records.len();
+                        buffered_bytes += bytes;
                         held.extend(records);
                     }
                     Err(error) => {
@@ -529,9 +537,9 @@ pub(crate) async fn run_reader(
                 let core = Arc::clone(&core);
                 let cancel = core.cancel.clone();
                 sends.spawn(async move {
-                    let id = record.id;
+                    let (id, len) = (record.id, record.body.len());
                     let done = send_record(&core, record, cancel).await;
-                    (shard, id, done)
+                    (shard, id, len, done)
                 });
             }
         }
@@ -549,13 +557,14 @@ pub(crate) async fn run_reader(
             joined = sends.join_next(), if !sends.is_empty() => {
                 let Some(joined) = joined else { continue };
                 match joined {
-                    Ok((shard, id, true)) => {
+                    Ok((shard, id, len, true)) => {
                         busy.remove(&shard);
                         buffered -= 1;
+                        buffered_bytes -= len;
                         blocking(&spool, move |s| s.complete(id)).await;
                     }
                     // Cancelled: the record stays on disk for the next start.
-                    Ok((_, _, false)) => break,
+                    Ok((_, _, _, false)) => break,
                     Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                     Err(_) => break,
                 }
