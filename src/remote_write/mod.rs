@@ -11,7 +11,8 @@
 //! - Queues ([`shard`]): shard = series ref % shards, so each series stays in order; batches of
 //!   `max_samples_per_send`, or what is there `batch_send_deadline` after the last send;
 //!   bounded: a sample that finds its shard full is dropped and counted
-//!   (`dropped{reason="queue_full"}`), so scrapes never wait for the network.
+//!   (`dropped{reason="queue_full"}`), so scrapes never wait for the network (with the disk
+//!   queue, shards only fill when the disk cannot keep up).
 //! - Resharding ([`queue`]) between `min_shards` and `max_shards` every 10s, as Prometheus
 //!   computes it; old shards flush before new ones send.
 //! - Encoding ([`encode`], and [`encode_v2`] for `protobuf_message:
@@ -20,15 +21,16 @@
 //! - Sending ([`send`]): headers, timeouts, retries and backoff as Prometheus (spec §6.3).
 //! - Counters ([`metrics`]): one [`RemoteWriteMetrics`] per endpoint.
 //!
-//! - Disk queue ([`disk`]): segment files of CRC-checked records with an atomic checkpoint,
-//!   fsync policy, size bound and replay; built and property-tested, not yet wired into the
-//!   sender (the queues above are in memory).
+//! - Disk queue ([`spool`] over [`disk`]), when a storage path is given: batches go straight
+//!   from memory while the receiver keeps up; one it does not take now is appended to the disk
+//!   queue, and so is every later batch until the queue has been replayed (per-series order
+//!   holds across spills, reshards, reloads and restarts). Without a storage path, batches are
+//!   retried in memory.
 //!
 //! - Metadata ([`metadata`]): remote write 1.0 metadata-only requests every `send_interval`
-//!   from the scrape loops' family metadata.
+//!   from the scrape loops' family metadata; 2.0 sends each series' family metadata with it.
 //!
-//! Not yet: the sender spilling to the disk queue, 2.0 `TimeSeries.metadata`, exemplars and
-//! histograms.
+//! Not yet: exemplars and native histograms.
 
 pub mod disk;
 pub mod encode;

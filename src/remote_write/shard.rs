@@ -7,8 +7,10 @@
 //! `capacity + max_samples_per_send` samples, plus the batch in flight. Enqueuing never waits:
 //! when the shard is full the *new* sample is dropped and counted as
 //! `dropped{reason="queue_full"}`. (Prometheus blocks instead, which back-pressures its WAL
-//! reader; we have no WAL yet, and scrapes must never wait for the network. Dropping the newest
-//! sample keeps what is queued in order.)
+//! reader; scrapes must never wait for the network. Dropping the newest sample keeps what is
+//! queued in order.) With a disk queue ([`super::spool`]) a shard sends a batch directly only
+//! while nothing waits on disk, and otherwise appends it there, so it only fills when the disk
+//! cannot keep up.
 //!
 //! Ordering across a reshard: a new set is created and takes all new samples at once, but its
 //! tasks send nothing until every task of the set before it has exited, and those exit only
