@@ -239,6 +239,20 @@ async fn outage_503_then_unreachable_loses_nothing() {
     assert_running(&mut promshard);
     proxy.restore().await;
     let recovered = now_ms();
+    let backlog = self_metric(port, "promshard_remote_storage_disk_pending_bytes", "").await;
+    assert!(backlog > 0.0, "nothing waited on disk at the end of the outage");
+    let drain_started = Instant::now();
+    while self_metric(port, "promshard_remote_storage_disk_pending_bytes", "").await > 0.0 {
+        assert!(
+            drain_started.elapsed() < Duration::from_secs(120),
+            "the disk queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "disk queue of {backlog} bytes drained in {:?}",
+        drain_started.elapsed()
+    );
 
     // Everything queued during the outage drains, then new scrapes flow again.
     wait_for_up_after(&receiver, recovered + 5000, Duration::from_secs(120)).await;
