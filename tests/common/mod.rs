@@ -10,12 +10,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, picked at random below Linux's ephemeral range
+/// (32768-60999), so outgoing connections of concurrent tests cannot take it before the
+/// process it is meant for binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    for _ in 0..1000 {
+        let port = fastrand::u16(20000..32000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..32000")
 }
 
 /// A child process killed when dropped; its output goes to `log`.
