@@ -240,7 +240,10 @@ async fn outage_503_then_unreachable_loses_nothing() {
     proxy.restore().await;
     let recovered = now_ms();
     let backlog = self_metric(port, "promshard_remote_storage_disk_pending_bytes", "").await;
-    assert!(backlog > 0.0, "nothing waited on disk at the end of the outage");
+    assert!(
+        backlog > 0.0,
+        "nothing waited on disk at the end of the outage"
+    );
     let drain_started = Instant::now();
     while self_metric(port, "promshard_remote_storage_disk_pending_bytes", "").await > 0.0 {
         assert!(
