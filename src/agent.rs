@@ -2,6 +2,8 @@
 
 use crate::cli::Flags;
 use crate::config::{Config, ConfigErrors, load_file};
+use crate::coord::members::{parse_peers, split_host_port};
+use crate::coord::{Cluster, ClusterOptions};
 use crate::remote_write::disk::DiskQueueOptions;
 use crate::remote_write::spool::SpoolOptions;
 use crate::remote_write::{RemoteWrite, RemoteWriteOptions};
@@ -34,6 +36,8 @@ pub enum AgentError {
     RemoteWrite(String),
     #[error("web server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// Discovered groups of every job, by job name.
@@ -105,6 +109,43 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// Cluster settings from the flags; `None` without `--cluster.peers`.
+fn cluster_options(flags: &Flags) -> Result<Option<ClusterOptions>, AgentError> {
+    let peers = parse_peers(&flags.cluster_peers).map_err(AgentError::Cluster)?;
+    if peers.is_empty() {
+        return Ok(None);
+    }
+    let advertise = if flags.cluster_advertise_address.is_empty() {
+        flags.web_listen_address.clone()
+    } else {
+        flags.cluster_advertise_address.clone()
+    };
+    match split_host_port(&advertise) {
+        Some((host, _)) if host != "0.0.0.0" && host != "::" => {}
+        _ => {
+            return Err(AgentError::Cluster(format!(
+                "--cluster.advertise-address {advertise:?}: want host:port naming this replica as its peers reach it (set it when --web.listen-address listens on all addresses)"
+            )));
+        }
+    }
+    if flags.cluster_replication_factor == 0 {
+        return Err(AgentError::Cluster(
+            "--cluster.replication-factor must be at least 1".into(),
+        ));
+    }
+    Ok(Some(ClusterOptions {
+        advertise,
+        peers,
+        replication_factor: flags.cluster_replication_factor,
+        probe_interval: flags.cluster_probe_interval.0,
+        probe_timeout: flags.cluster_probe_timeout.0,
+        probe_failures: flags.cluster_probe_failures,
+        resolve_interval: flags.cluster_resolve_interval.0,
+        handoff_timeout: flags.cluster_handoff_timeout.0,
+        resolver: Default::default(),
+    }))
+}
+
 /// Remote write settings from the flags: disk queues under `<storage.path>/remote-write/`.
 fn remote_write_options(flags: &Flags) -> RemoteWriteOptions {
     let max_bytes = flags.remote_write_max_bytes.0;
@@ -153,7 +194,17 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     );
     Telemetry::get().register_remote_write(remote_write.clone());
     let sink: Arc<dyn crate::remote_write::SampleSink> = remote_write.clone();
-    let scrape = Arc::new(crate::scrape::Manager::new(sink));
+    let cluster_options = cluster_options(&flags)?;
+    let scrape = Arc::new(crate::scrape::Manager::with_autostart(
+        sink,
+        cluster_options.is_none(),
+    ));
+    let cluster = match cluster_options {
+        Some(options) => {
+            Some(Cluster::start(options, scrape.clone()).map_err(AgentError::Cluster)?)
+        }
+        None => None,
+    };
     Telemetry::get().register_scrape(scrape.counters());
     let weak_scrape = Arc::downgrade(&scrape);
     remote_write.set_metadata_source(Arc::new(move || {
@@ -171,6 +222,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         ready: AtomicBool::new(false),
         reload: reload_tx,
         scrape: scrape.clone(),
+        cluster: cluster.clone(),
     });
 
     let discovery = crate::sd::Manager::new(DISCOVERY_UPDATE_INTERVAL);
@@ -193,8 +245,18 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
 
     tracing::info!(address = %flags.web_listen_address, config = %flags.config_file.display(), "promshard started");
     state.set_ready(true);
+    // The web server keeps serving through a graceful leave: peers probe us and ask for
+    // handoffs until it is over.
+    let leave_state = state.clone();
+    let leave = async move {
+        shutdown_signal().await;
+        leave_state.set_ready(false);
+        if let Some(cluster) = &leave_state.cluster {
+            cluster.leave().await;
+        }
+    };
     axum::serve(listener, web::app(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(leave)
         .await
         .map_err(AgentError::Serve)?;
     state.set_ready(false);

@@ -77,6 +77,33 @@ pub struct Flags {
     /// in the disk queue is sent after the next start.
     #[arg(long = "storage.remote.flush-deadline", default_value = "1m", value_parser = PromDuration::parse)]
     pub remote_flush_deadline: PromDuration,
+    /// The cluster's members, comma-separated: `host:port` (this replica may be listed),
+    /// `dns+NAME:PORT` (A/AAAA records) or `dnssrv+NAME` (SRV records). Empty: no cluster,
+    /// this replica scrapes every target.
+    #[arg(long = "cluster.peers", default_value = "")]
+    pub cluster_peers: String,
+    /// This replica's member id as peers list it (`host:port`); default: the web listen
+    /// address (which must then name a host, not 0.0.0.0).
+    #[arg(long = "cluster.advertise-address", default_value = "")]
+    pub cluster_advertise_address: String,
+    /// How many replicas scrape each target (the top R members of its HRW ranking).
+    #[arg(long = "cluster.replication-factor", default_value_t = 1)]
+    pub cluster_replication_factor: usize,
+    /// How often each peer is probed.
+    #[arg(long = "cluster.probe-interval", default_value = "500ms", value_parser = PromDuration::parse)]
+    pub cluster_probe_interval: PromDuration,
+    /// How long a probe may take.
+    #[arg(long = "cluster.probe-timeout", default_value = "1s", value_parser = PromDuration::parse)]
+    pub cluster_probe_timeout: PromDuration,
+    /// Failed probes in a row after which a peer counts as gone.
+    #[arg(long = "cluster.probe-failures", default_value_t = 2)]
+    pub cluster_probe_failures: u32,
+    /// How often DNS peer sources are resolved again.
+    #[arg(long = "cluster.resolve-interval", default_value = "5s", value_parser = PromDuration::parse)]
+    pub cluster_resolve_interval: PromDuration,
+    /// On SIGTERM, how long to keep scraping while peers take the targets over.
+    #[arg(long = "cluster.handoff-timeout", default_value = "20s", value_parser = PromDuration::parse)]
+    pub cluster_handoff_timeout: PromDuration,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -120,6 +147,35 @@ impl Flags {
             (
                 "storage.remote.flush-deadline".into(),
                 self.remote_flush_deadline.to_string(),
+            ),
+            ("cluster.peers".into(), self.cluster_peers.clone()),
+            (
+                "cluster.advertise-address".into(),
+                self.cluster_advertise_address.clone(),
+            ),
+            (
+                "cluster.replication-factor".into(),
+                self.cluster_replication_factor.to_string(),
+            ),
+            (
+                "cluster.probe-interval".into(),
+                self.cluster_probe_interval.to_string(),
+            ),
+            (
+                "cluster.probe-timeout".into(),
+                self.cluster_probe_timeout.to_string(),
+            ),
+            (
+                "cluster.probe-failures".into(),
+                self.cluster_probe_failures.to_string(),
+            ),
+            (
+                "cluster.resolve-interval".into(),
+                self.cluster_resolve_interval.to_string(),
+            ),
+            (
+                "cluster.handoff-timeout".into(),
+                self.cluster_handoff_timeout.to_string(),
             ),
             ("log.level".into(), level.into()),
             ("log.format".into(), format.into()),

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod coord;
 pub mod http_client;
 pub mod labels;
 pub mod logging;

@@ -1,24 +1,51 @@
 //! Keeps one scrape loop per target in step with the config and the discovered targets.
 
 use super::ScrapeCounters;
-use super::scrape_loop::{self, LoopConfig, Stop, TargetStatus};
+use super::scrape_loop::{
+    self, LoopConfig, LoopProgress, ReleaseRequest, Stop, TargetStatus, Writing,
+};
 use crate::config::{Config, ScrapeConfig};
 use crate::http_client::HttpClient;
 use crate::remote_write::SampleSink;
 use crate::targets::Target;
 use crate::web::TargetsView;
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
 
 struct LoopHandle {
     config: watch::Sender<Arc<LoopConfig>>,
     stop: watch::Sender<Option<Stop>>,
+    writing: watch::Sender<Writing>,
+    release: tokio::sync::mpsc::Sender<ReleaseRequest>,
     status: Arc<Mutex<TargetStatus>>,
     metadata: scrape_loop::SharedMetadata,
+    progress: Arc<LoopProgress>,
     /// The job settings a running loop cannot take over without a fresh cache.
     semantics: String,
+}
+
+/// A discovered, active target: what a loop for it is started with.
+struct KnownTarget {
+    config: Arc<LoopConfig>,
+    semantics: String,
+}
+
+/// A target as the cluster sees it: which one, and this replica's loop for it, if any.
+#[derive(Clone, Debug)]
+pub struct TargetEntry {
+    pub loop_key: u64,
+    /// [`Target::key`]: what the ring places.
+    pub target_key: u64,
+    pub job: String,
+    pub scrape_interval_ms: i64,
+    /// `None`: this replica does not scrape it.
+    pub writing: Option<Writing>,
+    pub last_scraped: Option<i64>,
+    pub last_written: Option<i64>,
+    /// Series in the last successful scrape.
+    pub series: u64,
 }
 
 impl LoopHandle {
@@ -38,6 +65,10 @@ pub struct Manager {
     counters: Arc<ScrapeCounters>,
     loops: Mutex<HashMap<u64, LoopHandle>>,
     clients: Mutex<HashMap<String, JobClient>>,
+    /// Every active target by loop key, scraped here or not.
+    known: Mutex<HashMap<u64, KnownTarget>>,
+    /// Alone, every known target is scraped; in a cluster the coordinator starts loops.
+    autostart: bool,
 }
 
 /// Identity of a loop: the job and the target key.
@@ -82,12 +113,21 @@ fn semantics(job: &ScrapeConfig) -> String {
 }
 
 impl Manager {
+    /// A manager that scrapes every active target (no cluster).
     pub fn new(sink: Arc<dyn SampleSink>) -> Self {
+        Self::with_autostart(sink, true)
+    }
+
+    /// With `autostart` false, `sync` only keeps track of the active targets, updates running
+    /// loops and stops those whose target went away; a coordinator starts and releases loops.
+    pub fn with_autostart(sink: Arc<dyn SampleSink>, autostart: bool) -> Self {
         Manager {
             sink,
             counters: Arc::new(ScrapeCounters::default()),
             loops: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
+            autostart,
         }
     }
 
@@ -117,10 +157,11 @@ impl Manager {
         clients[&job.job_name].client.clone()
     }
 
-    /// Starts, updates and stops loops so that exactly the active targets are scraped.
+    /// Takes the active targets of `view`: running loops get their new config (or restart
+    /// with a fresh cache when the job's semantics changed), loops of targets that went away
+    /// stop with stale markers, and (with autostart) every other active target gets a loop.
     pub fn sync(&self, config: &Config, view: &TargetsView) {
-        let mut loops = self.loops.lock();
-        let mut wanted = HashSet::new();
+        let mut known = HashMap::new();
         for job in &config.scrape_configs {
             let Some(targets) = view.jobs.get(&job.job_name) else {
                 continue;
@@ -130,7 +171,7 @@ impl Manager {
             let shared_job = Arc::new(job.clone());
             for target in &targets.active {
                 let key = loop_key(&job.job_name, target);
-                if !wanted.insert(key) {
+                if known.contains_key(&key) {
                     continue;
                 }
                 let loop_config = Arc::new(LoopConfig {
@@ -141,50 +182,157 @@ impl Manager {
                         .map_err(|e| format!("cannot build HTTP client: {e}")),
                     forced_error: targets.target_limit_error.clone(),
                 });
-                match loops.get(&key) {
-                    Some(handle) if handle.semantics == job_semantics => {
-                        let _ = handle.config.send(loop_config);
-                    }
-                    existing => {
-                        if let Some(old) = existing {
-                            old.stop(Stop::WithStaleness);
-                        }
-                        let handle = self.start(loop_config, job_semantics.clone());
-                        loops.insert(key, handle);
-                    }
+                known.insert(
+                    key,
+                    KnownTarget {
+                        config: loop_config,
+                        semantics: job_semantics.clone(),
+                    },
+                );
+            }
+        }
+        let mut loops = self.loops.lock();
+        for (key, target) in &known {
+            match loops.get(key) {
+                Some(handle) if handle.semantics == target.semantics => {
+                    let _ = handle.config.send(target.config.clone());
                 }
+                Some(old) => {
+                    old.stop(Stop::WithStaleness);
+                    let writing = *old.writing.borrow();
+                    let handle =
+                        self.start(target.config.clone(), target.semantics.clone(), writing);
+                    loops.insert(*key, handle);
+                }
+                None if self.autostart => {
+                    let handle = self.start(
+                        target.config.clone(),
+                        target.semantics.clone(),
+                        Writing::All,
+                    );
+                    loops.insert(*key, handle);
+                }
+                None => {}
             }
         }
         loops.retain(|key, handle| {
-            let keep = wanted.contains(key);
+            let keep = known.contains_key(key);
             if !keep {
                 handle.stop(Stop::WithStaleness);
             }
             keep
         });
+        drop(loops);
+        *self.known.lock() = known;
         self.clients
             .lock()
             .retain(|job, _| config.scrape_configs.iter().any(|j| &j.job_name == job));
     }
 
-    fn start(&self, config: Arc<LoopConfig>, semantics: String) -> LoopHandle {
+    /// Starts a loop for the active target `loop_key`, writing as `writing` says; false when
+    /// the target is not active or already has a loop.
+    pub fn start_loop(&self, loop_key: u64, writing: Writing) -> bool {
+        let known = self.known.lock();
+        let Some(target) = known.get(&loop_key) else {
+            return false;
+        };
+        let mut loops = self.loops.lock();
+        if loops.contains_key(&loop_key) {
+            return false;
+        }
+        let handle = self.start(target.config.clone(), target.semantics.clone(), writing);
+        loops.insert(loop_key, handle);
+        true
+    }
+
+    /// Changes which slots the loop of `loop_key` writes; false without a loop.
+    pub fn set_writing(&self, loop_key: u64, writing: Writing) -> bool {
+        self.loops
+            .lock()
+            .get(&loop_key)
+            .is_some_and(|h| h.writing.send(writing).is_ok())
+    }
+
+    /// Hands the loop of `loop_key` over to a peer: the loop finishes the scrape in progress
+    /// and ends without stale markers. `Ok(last written slot)`, `Err(())` when there is no
+    /// loop (or it ended before answering).
+    pub async fn release(&self, loop_key: u64) -> Result<Option<i64>, ()> {
+        let Some(handle) = self.loops.lock().remove(&loop_key) else {
+            return Err(());
+        };
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        if handle.release.send(reply_tx).await.is_err() {
+            return Err(());
+        }
+        reply_rx.await.map_err(|_| ())
+    }
+
+    /// Stops the loop of `loop_key` without stale markers (a shadow loop whose takeover was
+    /// abandoned); false without a loop.
+    pub fn stop_loop_quietly(&self, loop_key: u64) -> bool {
+        match self.loops.lock().remove(&loop_key) {
+            Some(handle) => {
+                handle.stop(Stop::Quietly);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every active target, with this replica's loop for it if any.
+    pub fn targets(&self) -> Vec<TargetEntry> {
+        let known = self.known.lock();
+        let loops = self.loops.lock();
+        known
+            .iter()
+            .map(|(key, target)| {
+                let handle = loops.get(key);
+                TargetEntry {
+                    loop_key: *key,
+                    target_key: target.config.target.key(),
+                    job: target.config.job.job_name.clone(),
+                    scrape_interval_ms: target.config.job.scrape_interval.as_millis() as i64,
+                    writing: handle.map(|h| *h.writing.borrow()),
+                    last_scraped: handle.and_then(|h| *h.progress.last_scraped.lock()),
+                    last_written: handle.and_then(|h| *h.progress.last_written.lock()),
+                    series: handle.map_or(0, |h| h.status.lock().series),
+                }
+            })
+            .collect()
+    }
+
+    /// Loop keys of the loops running here.
+    pub fn scraping(&self) -> Vec<u64> {
+        self.loops.lock().keys().copied().collect()
+    }
+
+    fn start(&self, config: Arc<LoopConfig>, semantics: String, writing: Writing) -> LoopHandle {
         let (config_tx, config_rx) = watch::channel(config);
         let (stop_tx, stop_rx) = watch::channel(None);
+        let (writing_tx, writing_rx) = watch::channel(writing);
+        let (release_tx, release_rx) = tokio::sync::mpsc::channel(1);
         let status = Arc::new(Mutex::new(TargetStatus::default()));
         let metadata = scrape_loop::SharedMetadata::default();
+        let progress = Arc::new(LoopProgress::default());
         tokio::spawn(scrape_loop::run(
             config_rx,
             stop_rx,
+            writing_rx,
+            release_rx,
             self.sink.clone(),
             status.clone(),
             self.counters.clone(),
             metadata.clone(),
+            progress.clone(),
         ));
         LoopHandle {
             config: config_tx,
             stop: stop_tx,
+            writing: writing_tx,
+            release: release_tx,
             status,
             metadata,
+            progress,
             semantics,
         }
     }

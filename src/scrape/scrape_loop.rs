@@ -77,6 +77,40 @@ pub enum Stop {
     WithStaleness,
 }
 
+/// Which slots a loop writes to the sink (DESIGN.md "The ring", handoff). A slot not written
+/// is still scraped and appended to the cache (a shadow scrape), so series, staleness and
+/// metadata are tracked from the first scrape on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writing {
+    All,
+    /// Shadow: the previous scraper still writes.
+    Nothing,
+    /// Slots after this one (the previous scraper's last written slot).
+    After(i64),
+}
+
+impl Writing {
+    pub fn writes(self, slot: i64) -> bool {
+        match self {
+            Writing::All => true,
+            Writing::Nothing => false,
+            Writing::After(last) => slot > last,
+        }
+    }
+}
+
+/// A peer takes the target over: the loop finishes the scrape in progress, answers with the
+/// last slot it wrote (`None`: it wrote none) and ends without staleness markers.
+pub type ReleaseRequest = tokio::sync::oneshot::Sender<Option<i64>>;
+
+/// What the loop shares with the manager about its progress.
+#[derive(Debug, Default)]
+pub struct LoopProgress {
+    /// The last slot scraped (written or shadow), and the last slot written.
+    pub last_scraped: Mutex<Option<i64>>,
+    pub last_written: Mutex<Option<i64>>,
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -241,13 +275,17 @@ fn format_for(content_type: &str, fallback: Option<ScrapeProtocol>) -> Result<Fo
 }
 
 /// Runs until `stop` says how to end.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     mut config: watch::Receiver<Arc<LoopConfig>>,
     mut stop: watch::Receiver<Option<Stop>>,
+    mut writing: watch::Receiver<Writing>,
+    mut release: tokio::sync::mpsc::Receiver<ReleaseRequest>,
     sink: Arc<dyn SampleSink>,
     status: Arc<Mutex<TargetStatus>>,
     counters: Arc<super::ScrapeCounters>,
     metadata: SharedMetadata,
+    progress: Arc<LoopProgress>,
 ) {
     let mut current = config.borrow_and_update().clone();
     let mut ctx = context(&current);
@@ -264,7 +302,7 @@ pub async fn run(
         current.job.scrape_interval.as_millis() as i64,
         now_ms(),
     );
-    let mut last_scraped_slot: Option<i64> = None;
+    let mut last_written_slot: Option<i64> = None;
     // The manager drops its config sender when it stops a loop: a closed config channel must
     // not end the loop before the stop request is handled.
     let mut config_open = true;
@@ -274,7 +312,8 @@ pub async fn run(
             biased;
             changed = stop.changed() => {
                 let how = if changed.is_ok() { *stop.borrow() } else { Some(Stop::Quietly) };
-                if how == Some(Stop::WithStaleness) && let Some(last) = last_scraped_slot {
+                // Stale markers follow the last written slot: a shadow loop never wrote.
+                if how == Some(Stop::WithStaleness) && let Some(last) = last_written_slot {
                     let interval = current.job.scrape_interval.as_millis() as i64;
                     let stale_ts = last + interval;
                     let wait_until = stale_ts + interval + interval / 10;
@@ -286,6 +325,19 @@ pub async fn run(
                     sink.append(&scratch.batch);
                     scratch.forget_evicted(sink.as_ref());
                 }
+                return;
+            }
+            request = release.recv() => {
+                if let Some(reply) = request {
+                    // Slots up to an `After` bound are covered by the scraper before us.
+                    let covered = match *writing.borrow() {
+                        Writing::After(bound) => Some(last_written_slot.map_or(bound, |w| w.max(bound))),
+                        _ => last_written_slot,
+                    };
+                    let _ = reply.send(covered);
+                    return;
+                }
+                // The manager is gone: like a quiet stop.
                 return;
             }
             changed = config.changed(), if config_open => {
@@ -307,6 +359,7 @@ pub async fn run(
             }
             _ = tokio::time::sleep(wait) => {}
         }
+        let write = writing.borrow_and_update().writes(slot);
         scrape_once(
             &current,
             &ctx,
@@ -317,10 +370,16 @@ pub async fn run(
             &status,
             &counters,
             slot,
+            write,
         )
         .await;
         publish_metadata(&mut cache, &metadata);
-        last_scraped_slot = Some(slot);
+
+        *progress.last_scraped.lock() = Some(slot);
+        if write {
+            last_written_slot = Some(slot);
+            *progress.last_written.lock() = Some(slot);
+        }
         let interval = current.job.scrape_interval.as_millis() as i64;
         // Missed slots are skipped, never made up.
         slot = next_slot(key, interval, (slot + interval).max(now_ms()));
@@ -338,6 +397,7 @@ async fn scrape_once(
     status: &Mutex<TargetStatus>,
     counters: &super::ScrapeCounters,
     slot: i64,
+    write: bool,
 ) {
     let started = Instant::now();
     let started_wall = SystemTime::now();
@@ -442,9 +502,11 @@ async fn scrape_once(
             },
         );
     }
-    sink.append(&scratch.batch);
+    if write {
+        sink.append(&scratch.batch);
+    }
     scratch.forget_evicted(sink);
-    counters.record_scrape(&result, &stats, scratch.batch.len());
+    counters.record_scrape(&result, &stats, if write { scratch.batch.len() } else { 0 });
     let mut status = status.lock();
     status.up = Some(result.is_ok());
     status.last_error = result.as_ref().err().cloned().unwrap_or_default();

@@ -64,9 +64,15 @@ pub async fn targets(
         }
         dropped_counts.insert(job.as_str(), targets.dropped_count);
         if show_active {
-            active.extend(targets.active.iter().map(|t| {
-                let status = state.scrape.status(job, t).unwrap_or_default();
-                active_target(job, t, status, &state.external_host)
+            // In a cluster, a replica lists the targets it scrapes (`?scope=cluster`: all).
+            let clustered = state.cluster.is_some();
+            active.extend(targets.active.iter().filter_map(|t| {
+                let status = match state.scrape.status(job, t) {
+                    Some(status) => status,
+                    None if clustered => return None,
+                    None => TargetStatus::default(),
+                };
+                Some(active_target(job, t, status, &state.external_host))
             }));
         }
         if show_dropped {

@@ -34,6 +34,8 @@ pub struct AppState {
     pub reload: mpsc::Sender<ReloadRequest>,
     /// The scrape loops, for each target's live status.
     pub scrape: Arc<crate::scrape::Manager>,
+    /// This replica's part of the cluster, when `--cluster.peers` is set.
+    pub cluster: Option<Arc<crate::coord::Cluster>>,
 }
 
 impl AppState {
@@ -43,6 +45,10 @@ impl AppState {
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
+    let peer_api = match &state.cluster {
+        Some(cluster) => crate::coord::api::router(cluster.clone()),
+        None => Router::new(),
+    };
     Router::new()
         .route("/api/v1/targets", get(api::targets))
         .route("/api/v1/targets/metadata", get(api::targets_metadata))
@@ -57,6 +63,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/-/ready", get(ready).head(ready))
         .route("/-/reload", post(reload).put(reload))
         .with_state(state)
+        .merge(peer_api)
 }
 
 async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {

@@ -59,6 +59,7 @@ fn state() -> (Arc<AppState>, mpsc::Receiver<ReloadRequest>) {
         flags: BTreeMap::from([("config.file".to_string(), "/tmp/p.yml".to_string())]),
         external_host: "myhost:9090".into(),
         ready: AtomicBool::new(false),
+        cluster: None,
         reload: tx,
         scrape: Arc::new(crate::scrape::Manager::new(Arc::new(NoSink))),
     };

@@ -28,6 +28,9 @@ pub struct Store {
 struct Shared {
     /// The status answered; 2xx stores the request.
     status: AtomicU16,
+    /// Accept a sample equal to the series' last one (same timestamp and value) silently, as
+    /// a TSDB does; a different value at that timestamp is still a violation.
+    identical_ok: std::sync::atomic::AtomicBool,
     store: Mutex<Store>,
     requests: AtomicU64,
     requests_by_status: Mutex<HashMap<u16, u64>>,
@@ -50,6 +53,7 @@ impl StrictReceiver {
     pub async fn start() -> StrictReceiver {
         let shared = Arc::new(Shared {
             status: AtomicU16::new(204),
+            identical_ok: std::sync::atomic::AtomicBool::new(false),
             store: Mutex::new(Store::default()),
             requests: AtomicU64::new(0),
             requests_by_status: Mutex::new(HashMap::new()),
@@ -66,6 +70,11 @@ impl StrictReceiver {
             let _ = axum::serve(listener, app).await;
         });
         StrictReceiver { addr, shared, task }
+    }
+
+    /// Accept repeats of a series' last sample (same timestamp and value), as Thanos does.
+    pub fn accept_identical_repeats(&self) {
+        self.shared.identical_ok.store(true, Ordering::SeqCst);
     }
 
     /// From now on every request is answered with `status` (2xx: stored).
@@ -108,6 +117,7 @@ async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
         shared.undecodable.fetch_add(1, Ordering::SeqCst);
         return StatusCode::BAD_REQUEST;
     };
+    let identical_ok = shared.identical_ok.load(Ordering::SeqCst);
     let mut store = shared.store.lock();
     for ts in request.timeseries {
         let mut labels: Vec<(String, String)> =
@@ -122,9 +132,15 @@ async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
         {
             let samples = store.series.entry(key.clone()).or_default();
             for sample in ts.samples {
-                if let Some(&(last, _)) = samples.last()
+                if let Some(&(last, last_value)) = samples.last()
                     && sample.timestamp <= last
                 {
+                    if identical_ok
+                        && sample.timestamp == last
+                        && sample.value.to_bits() == last_value
+                    {
+                        continue;
+                    }
                     let what = if sample.timestamp == last {
                         "duplicate"
                     } else {

@@ -163,7 +163,7 @@ pub enum ResolverSource {
 }
 
 impl ResolverSource {
-    fn settings(&self) -> Result<ResolverSettings, String> {
+    pub fn settings(&self) -> Result<ResolverSettings, String> {
         match self {
             ResolverSource::System => {
                 ResolverSettings::from_resolv_conf(Path::new("/etc/resolv.conf"))
@@ -258,6 +258,35 @@ pub fn records_to_targets(name: &str, port: u16, records: &[RData]) -> Vec<Label
         targets.push(labels);
     }
     targets
+}
+
+/// The `host:port` addresses `name` resolves to, as DNS discovery would make them:
+/// for [`DnsRecordType::SRV`] each record's target and port (`port` unused), otherwise the
+/// A and AAAA records with `port`. Used for `--cluster.peers=dns+...` / `dnssrv+...`.
+pub async fn resolve_addresses(
+    source: &ResolverSource,
+    name: &str,
+    kind: DnsRecordType,
+    port: u16,
+) -> Result<Vec<String>, String> {
+    let settings = source.settings()?;
+    let resolver = settings.resolver()?;
+    let types: &[RecordType] = match kind {
+        DnsRecordType::SRV => &[RecordType::SRV],
+        _ => &[RecordType::A, RecordType::AAAA],
+    };
+    let mut addresses = Vec::new();
+    for &qtype in types {
+        let records = lookup_with_search_path(&resolver, &settings, name, qtype).await?;
+        addresses.extend(
+            records_to_targets(name, port, &records)
+                .iter()
+                .map(|labels| labels.value(parse::ADDRESS_LABEL).to_string()),
+        );
+    }
+    addresses.sort();
+    addresses.dedup();
+    Ok(addresses)
 }
 
 /// DNS discovery for one `dns_sd_configs` entry.

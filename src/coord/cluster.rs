@@ -1,0 +1,686 @@
+//! One replica's part of the cluster (DESIGN.md "The ring"): its view of the live members,
+//! which active targets it owns, and the make-before-break handoff that moves a target from
+//! the replica scraping it to its owner with each slot written exactly once.
+//!
+//! - Members: the peers `--cluster.peers` names (re-resolved every `resolve_interval`) that
+//!   answered their last probe (`GET /api/v1/cluster/state` every `probe_interval`) and are not
+//!   leaving; a peer counts from its first answer and is gone after `probe_failures` failed
+//!   probes in a row. This replica counts itself unless it is leaving. Nothing is started
+//!   before every peer was probed once and a start-up grace (`probe_failures` probe intervals
+//!   plus the probe timeout) has passed, so replicas started together see each other first.
+//! - Each probe answer carries a version of the peer's list of scraped loops; the list itself
+//!   (`GET /api/v1/cluster/scraping`) is fetched when the version changes.
+//! - After each probe round every active target is reconciled: an owner (top R of the HRW
+//!   ring) that does not scrape it starts at once when no other live member scrapes it;
+//!   otherwise it shadow-scrapes (writes nothing), and after its first shadow scrape asks the
+//!   scraper to hand over (`POST /api/v1/cluster/handoff`). The scraper ends its loop after
+//!   the scrape in progress, without stale markers, and answers with the last slot it wrote;
+//!   the owner writes the slots after it. A scraper that does not answer within
+//!   `handoff_wait` is taken over anyway (at worst one slot is written twice, with the same
+//!   timestamp). A replica never stops scraping a target because its view changed: only a
+//!   handoff or the target leaving discovery (then with stale markers) ends a loop.
+//! - Graceful leave ([`Cluster::leave`]): the replica reports `leaving`, so peers drop it from
+//!   their views and take its targets over; it waits until every loop was handed over or
+//!   `handoff_timeout` passed.
+
+use super::members::{PeerSource, resolve};
+use super::ring::Ring;
+use crate::scrape::Manager;
+use crate::scrape::scrape_loop::Writing;
+use crate::sd::dns::ResolverSource;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Settings of the cluster, from the `--cluster.*` flags.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// This replica's member id (`--cluster.advertise-address`).
+    pub advertise: String,
+    pub peers: Vec<PeerSource>,
+    pub replication_factor: usize,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+    /// Failed probes in a row after which a peer is gone.
+    pub probe_failures: u32,
+    pub resolve_interval: Duration,
+    /// How long a graceful leave waits for its targets to be taken over.
+    pub handoff_timeout: Duration,
+    pub resolver: ResolverSource,
+}
+
+/// `GET /api/v1/cluster/state`: what a peer probe learns.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerState {
+    pub member: String,
+    pub leaving: bool,
+    /// The members this replica sees (itself included unless leaving), sorted.
+    pub members: Vec<String>,
+    /// [`Ring::view_hash`] of those members, in hex.
+    pub view_hash: String,
+    /// Changes whenever the set of loops this replica runs changes (hex).
+    pub scraping_version: String,
+}
+
+/// `GET /api/v1/cluster/scraping`: the loops a replica runs (loop keys in hex).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerScraping {
+    pub member: String,
+    pub version: String,
+    pub loops: Vec<String>,
+}
+
+/// `POST /api/v1/cluster/handoff`: `from` asks for the loop `loop_key` (hex).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HandoffRequest {
+    pub from: String,
+    pub loop_key: String,
+}
+
+/// The answer: `released` when this replica scraped the target and has stopped; then
+/// `last_written` is the last slot it wrote (or covered), `None` if it wrote none.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HandoffAnswer {
+    pub released: bool,
+    pub last_written: Option<i64>,
+}
+
+pub fn hex(value: u64) -> String {
+    format!("{value:016x}")
+}
+
+pub fn parse_hex(text: &str) -> Option<u64> {
+    u64::from_str_radix(text, 16).ok()
+}
+
+/// Counters and gauges for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ClusterMetrics {
+    pub members: AtomicU64,
+    pub view_hash: AtomicU64,
+    pub owned_targets: AtomicU64,
+    pub owned_series: AtomicU64,
+    pub handoffs_started: AtomicU64,
+    pub handoffs_confirmed: AtomicU64,
+    pub handoffs_timed_out: AtomicU64,
+    /// Loops this replica handed to a peer.
+    pub handoffs_released: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Peer {
+    /// Answered its last probe, or failed fewer than `probe_failures` in a row since.
+    up: bool,
+    failures: u32,
+    leaving: bool,
+    scraping_version: String,
+    scraping: Arc<HashSet<u64>>,
+}
+
+/// A takeover this replica runs: its shadow loop, and from whom.
+#[derive(Debug)]
+struct Takeover {
+    from: String,
+    started: Instant,
+    requested: bool,
+}
+
+struct State {
+    /// Resolved peer ids (never this replica).
+    candidates: BTreeSet<String>,
+    peers: HashMap<String, Peer>,
+    ring: Arc<Ring>,
+    /// Every candidate was probed once.
+    probed_all: bool,
+    takeovers: HashMap<u64, Takeover>,
+}
+
+pub struct Cluster {
+    options: ClusterOptions,
+    scrape: Arc<Manager>,
+    client: reqwest::Client,
+    state: Mutex<State>,
+    leaving: AtomicBool,
+    pub metrics: ClusterMetrics,
+    ring_tx: watch::Sender<Arc<Ring>>,
+    /// This cluster, for the tasks it spawns.
+    me: std::sync::Weak<Cluster>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("member", &self.options.advertise)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// Starts resolving, probing and reconciling in the background.
+    pub fn start(options: ClusterOptions, scrape: Arc<Manager>) -> Result<Arc<Cluster>, String> {
+        let client = reqwest::Client::builder()
+            .timeout(options.probe_timeout)
+            .connect_timeout(options.probe_timeout)
+            .user_agent(concat!("promshard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the peer HTTP client: {e}"))?;
+        let ring = Arc::new(Ring::new([options.advertise.clone()]));
+        let (ring_tx, _) = watch::channel(ring.clone());
+        let cluster = Arc::new_cyclic(|me| Cluster {
+            me: me.clone(),
+            started: Instant::now(),
+            options,
+            scrape,
+            client,
+            state: Mutex::new(State {
+                candidates: BTreeSet::new(),
+                peers: HashMap::new(),
+                ring,
+                probed_all: false,
+                takeovers: HashMap::new(),
+            }),
+            leaving: AtomicBool::new(false),
+            metrics: ClusterMetrics::default(),
+            ring_tx,
+        });
+        tokio::spawn(Self::run(Arc::downgrade(&cluster)));
+        Ok(cluster)
+    }
+
+    pub fn member(&self) -> &str {
+        &self.options.advertise
+    }
+
+    pub fn replication_factor(&self) -> usize {
+        self.options.replication_factor
+    }
+
+    /// The current view of the members.
+    pub fn ring(&self) -> Arc<Ring> {
+        self.state.lock().ring.clone()
+    }
+
+    /// Follows view changes.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Ring>> {
+        self.ring_tx.subscribe()
+    }
+
+    /// The active targets and this replica's loops ([`Manager::targets`]).
+    pub fn scrape_targets(&self) -> Vec<crate::scrape::manager::TargetEntry> {
+        self.scrape.targets()
+    }
+
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.load(Ordering::SeqCst)
+    }
+
+    /// The probe answer.
+    pub fn peer_state(&self) -> PeerState {
+        let ring = self.ring();
+        PeerState {
+            member: self.options.advertise.clone(),
+            leaving: self.is_leaving(),
+            members: ring.members().to_vec(),
+            view_hash: hex(ring.view_hash()),
+            scraping_version: hex(self.scraping_version().0),
+        }
+    }
+
+    fn scraping_version(&self) -> (u64, Vec<u64>) {
+        let mut loops = self.scrape.scraping();
+        loops.sort_unstable();
+        let mut bytes = Vec::with_capacity(loops.len() * 8);
+        for key in &loops {
+            bytes.extend_from_slice(&key.to_le_bytes());
+        }
+        (xxhash_rust::xxh3::xxh3_64(&bytes), loops)
+    }
+
+    pub fn peer_scraping(&self) -> PeerScraping {
+        let (version, loops) = self.scraping_version();
+        PeerScraping {
+            member: self.options.advertise.clone(),
+            version: hex(version),
+            loops: loops.into_iter().map(hex).collect(),
+        }
+    }
+
+    /// A peer takes a target over: release the loop (after its scrape in progress) and say
+    /// what it last wrote. A shadow loop (a takeover of our own) is not handed on: it is
+    /// dropped and the peer told we do not scrape it, so it asks the real scraper.
+    pub async fn handoff(&self, request: &HandoffRequest) -> Result<HandoffAnswer, String> {
+        let loop_key = parse_hex(&request.loop_key)
+            .ok_or_else(|| format!("loop_key {:?} is not a hex u64", request.loop_key))?;
+        let shadow = self
+            .scrape
+            .targets()
+            .iter()
+            .any(|t| t.loop_key == loop_key && t.writing == Some(Writing::Nothing));
+        if shadow {
+            self.scrape.stop_loop_quietly(loop_key);
+            self.state.lock().takeovers.remove(&loop_key);
+            return Ok(HandoffAnswer {
+                released: false,
+                last_written: None,
+            });
+        }
+        match self.scrape.release(loop_key).await {
+            Ok(last_written) => {
+                self.state.lock().takeovers.remove(&loop_key);
+                self.metrics
+                    .handoffs_released
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(loop_key = %request.loop_key, to = %request.from, ?last_written, "target handed over");
+                Ok(HandoffAnswer {
+                    released: true,
+                    last_written,
+                })
+            }
+            Err(()) => Ok(HandoffAnswer {
+                released: false,
+                last_written: None,
+            }),
+        }
+    }
+
+    /// Graceful leave: report `leaving` (peers drop this replica and take its targets), then
+    /// wait until no loop is left or `handoff_timeout` passed. Returns the loops left.
+    pub async fn leave(&self) -> usize {
+        self.leaving.store(true, Ordering::SeqCst);
+        for (key, _) in self.state.lock().takeovers.drain() {
+            self.scrape.stop_loop_quietly(key);
+        }
+        self.update_ring();
+        let deadline = Instant::now() + self.options.handoff_timeout;
+        loop {
+            let left = self.scrape.scraping().len();
+            let anyone = {
+                let state = self.state.lock();
+                state.peers.values().any(|p| p.up && !p.leaving)
+            };
+            if left == 0 || !anyone || Instant::now() >= deadline {
+                if left > 0 {
+                    tracing::warn!(
+                        loops = left,
+                        live_peers = anyone,
+                        "leaving with targets not handed over"
+                    );
+                }
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn run(weak: std::sync::Weak<Cluster>) {
+        let mut last_resolve: Option<Instant> = None;
+        loop {
+            let Some(cluster) = weak.upgrade() else {
+                return;
+            };
+            let interval = cluster.options.probe_interval;
+            if last_resolve.is_none_or(|t| t.elapsed() >= cluster.options.resolve_interval) {
+                last_resolve = Some(Instant::now());
+                cluster.resolve_peers().await;
+            }
+            cluster.probe_round().await;
+            cluster.reconcile().await;
+            drop(cluster);
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    async fn resolve_peers(&self) {
+        match resolve(&self.options.peers, &self.options.resolver).await {
+            Ok(mut members) => {
+                members.remove(&self.options.advertise);
+                let mut state = self.state.lock();
+                state.peers.retain(|id, _| members.contains(id));
+                state.candidates = members;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot resolve --cluster.peers; keeping the members known");
+            }
+        }
+    }
+
+    async fn probe_round(&self) {
+        let candidates: Vec<String> = self.state.lock().candidates.iter().cloned().collect();
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        let mut probes = tokio::task::JoinSet::new();
+        for id in candidates {
+            let me = me.clone();
+            probes.spawn(async move {
+                let result = me.probe(&id).await;
+                (id, result)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = probes.join_next().await {
+            if let Ok(result) = joined {
+                results.push(result);
+            }
+        }
+        let mut state = self.state.lock();
+        for (id, result) in results {
+            let failures_allowed = self.options.probe_failures.max(1);
+            let peer = state.peers.entry(id.clone()).or_insert_with(|| Peer {
+                up: false,
+                failures: failures_allowed,
+                leaving: false,
+                scraping_version: String::new(),
+                scraping: Arc::default(),
+            });
+            match result {
+                Ok((answer, scraping)) => {
+                    if !peer.up {
+                        tracing::info!(peer = %id, leaving = answer.leaving, "peer answers");
+                    }
+                    peer.up = true;
+                    peer.failures = 0;
+                    peer.leaving = answer.leaving;
+                    if let Some((version, loops)) = scraping {
+                        peer.scraping_version = version;
+                        peer.scraping = Arc::new(loops);
+                    }
+                }
+                Err(error) => {
+                    peer.failures = peer.failures.saturating_add(1);
+                    if peer.up && peer.failures >= failures_allowed {
+                        tracing::warn!(peer = %id, %error, "peer gone");
+                        peer.up = false;
+                        peer.scraping = Arc::default();
+                        peer.scraping_version.clear();
+                    }
+                }
+            }
+        }
+        state.probed_all = true;
+        drop(state);
+        self.update_ring();
+    }
+
+    /// One probe: the peer's state, and its scraping list when the version changed.
+    async fn probe(&self, id: &str) -> Result<(PeerState, Option<(String, HashSet<u64>)>), String> {
+        let known_version = self
+            .state
+            .lock()
+            .peers
+            .get(id)
+            .map(|p| p.scraping_version.clone())
+            .unwrap_or_default();
+        let answer: PeerState = self.get_json(id, "/api/v1/cluster/state").await?;
+        if answer.member != id {
+            return Err(format!(
+                "peer {id} says it is {:?}: --cluster.advertise-address must match --cluster.peers",
+                answer.member
+            ));
+        }
+        if answer.scraping_version == known_version {
+            return Ok((answer, None));
+        }
+        let list: PeerScraping = self.get_json(id, "/api/v1/cluster/scraping").await?;
+        let loops = list.loops.iter().filter_map(|k| parse_hex(k)).collect();
+        Ok((answer, Some((list.version, loops))))
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<T, String> {
+        let response = self
+            .client
+            .get(format!("http://{id}{path}"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{path}: HTTP {}", response.status()));
+        }
+        response.json().await.map_err(|e| format!("{path}: {e}"))
+    }
+
+    fn update_ring(&self) {
+        let mut state = self.state.lock();
+        let mut members: Vec<String> = state
+            .peers
+            .iter()
+            .filter(|(_, p)| p.up && !p.leaving)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !self.is_leaving() {
+            members.push(self.options.advertise.clone());
+        }
+        let ring = Ring::new(members);
+        if ring.view_hash() != state.ring.view_hash() || ring.len() != state.ring.len() {
+            tracing::info!(members = ?ring.members(), "cluster view changed");
+            let ring = Arc::new(ring);
+            state.ring = ring.clone();
+            self.ring_tx.send_replace(ring);
+        }
+        self.metrics
+            .members
+            .store(state.ring.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .view_hash
+            .store(state.ring.view_hash(), Ordering::Relaxed);
+    }
+
+    /// Starts what this replica owns and nobody scrapes, shadows and takes over what it owns
+    /// and a peer scrapes, and drops shadows of targets it no longer owns.
+    async fn reconcile(&self) {
+        if self.is_leaving() {
+            return;
+        }
+        let (ring, scrapers, probed_all) = {
+            let state = self.state.lock();
+            let scrapers: Vec<(String, Arc<HashSet<u64>>)> = state
+                .peers
+                .iter()
+                .filter(|(_, p)| p.up)
+                .map(|(id, p)| (id.clone(), p.scraping.clone()))
+                .collect();
+            (state.ring.clone(), scrapers, state.probed_all)
+        };
+        // Replicas started together must see each other before any starts a target, or
+        // each would scrape everything for a moment (and write its slots twice).
+        let grace = self.options.probe_interval * self.options.probe_failures.max(1)
+            + self.options.probe_timeout;
+        if !probed_all || self.started.elapsed() < grace {
+            return;
+        }
+        let Some(me) = ring.index_of(&self.options.advertise) else {
+            return;
+        };
+        let r = self.options.replication_factor.max(1);
+        let targets = self.scrape.targets();
+        let mut owned = 0u64;
+        let mut owned_series = 0u64;
+        let mut requests = Vec::new();
+        for target in &targets {
+            let owners = ring.owners(target.target_key, r);
+            let mine = owners.contains(&me);
+            if mine {
+                owned += 1;
+                owned_series += target.series;
+            }
+            match (mine, target.writing) {
+                (true, None) => {
+                    let owner_ids: Vec<&str> =
+                        owners.iter().map(|&i| ring.members()[i].as_str()).collect();
+                    // A live peer that scrapes it without owning it hands it over.
+                    let from = scrapers
+                        .iter()
+                        .filter(|(id, loops)| {
+                            loops.contains(&target.loop_key) && !owner_ids.contains(&id.as_str())
+                        })
+                        .map(|(id, _)| id.clone())
+                        .min();
+                    match from {
+                        None => {
+                            if self.scrape.start_loop(target.loop_key, Writing::All) {
+                                tracing::debug!(loop_key = %hex(target.loop_key), "scraping an unscraped target");
+                            }
+                        }
+                        Some(from) => {
+                            if self.scrape.start_loop(target.loop_key, Writing::Nothing) {
+                                self.metrics
+                                    .handoffs_started
+                                    .fetch_add(1, Ordering::Relaxed);
+                                self.state.lock().takeovers.insert(
+                                    target.loop_key,
+                                    Takeover {
+                                        from,
+                                        started: Instant::now(),
+                                        requested: false,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+                (true, Some(Writing::Nothing)) => {
+                    // A shadow: ask once it has scraped a slot; give up waiting after a while.
+                    let wait = self.handoff_wait(target.scrape_interval_ms);
+                    let mut state = self.state.lock();
+                    match state.takeovers.get_mut(&target.loop_key) {
+                        // After the first shadow scrape, or (a target that takes long to
+                        // answer) after the wait.
+                        Some(takeover)
+                            if !takeover.requested
+                                && (target.last_scraped.is_some()
+                                    || takeover.started.elapsed() > wait) =>
+                        {
+                            takeover.requested = true;
+                            requests.push((target.loop_key, takeover.from.clone()));
+                        }
+                        Some(_) => {}
+                        None => {
+                            // A shadow without a takeover (it failed): write from now on.
+                            drop(state);
+                            self.scrape.set_writing(target.loop_key, Writing::All);
+                        }
+                    }
+                }
+                (false, Some(Writing::Nothing)) => {
+                    // No longer ours before the takeover finished.
+                    self.scrape.stop_loop_quietly(target.loop_key);
+                    self.state.lock().takeovers.remove(&target.loop_key);
+                }
+                _ => {}
+            }
+        }
+        self.metrics.owned_targets.store(owned, Ordering::Relaxed);
+        self.metrics
+            .owned_series
+            .store(owned_series, Ordering::Relaxed);
+        let live: HashSet<u64> = targets.iter().map(|t| t.loop_key).collect();
+        self.state
+            .lock()
+            .takeovers
+            .retain(|key, _| live.contains(key));
+        for (loop_key, from) in requests {
+            let interval = targets
+                .iter()
+                .find(|t| t.loop_key == loop_key)
+                .map_or(1000, |t| t.scrape_interval_ms);
+            self.request_handoff(loop_key, from, interval);
+        }
+    }
+
+    /// How long a takeover waits for the scraper before writing anyway.
+    fn handoff_wait(&self, interval_ms: i64) -> Duration {
+        Duration::from_millis(2 * interval_ms.max(0) as u64) + self.options.probe_timeout
+    }
+
+    fn request_handoff(&self, loop_key: u64, from: String, interval_ms: i64) {
+        let request = HandoffRequest {
+            from: self.options.advertise.clone(),
+            loop_key: hex(loop_key),
+        };
+        let client = self.client.clone();
+        let scrape = self.scrape.clone();
+        let wait = self.handoff_wait(interval_ms);
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let url = format!("http://{from}/api/v1/cluster/handoff");
+            let answer = async {
+                let response = client
+                    .post(&url)
+                    .timeout(wait)
+                    .json(&request)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("HTTP {}", response.status()));
+                }
+                response
+                    .json::<HandoffAnswer>()
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            let last_scraped = scrape
+                .targets()
+                .into_iter()
+                .find(|t| t.loop_key == loop_key)
+                .and_then(|t| t.last_scraped);
+            let writing = match &answer {
+                Ok(HandoffAnswer {
+                    released: true,
+                    last_written: Some(last),
+                }) => Writing::After(*last),
+                Ok(HandoffAnswer {
+                    released: true,
+                    last_written: None,
+                }) => Writing::All,
+                Ok(HandoffAnswer {
+                    released: false, ..
+                }) => {
+                    // It does not scrape it (any more): decide again with fresh lists.
+                    scrape.stop_loop_quietly(loop_key);
+                    if let Some(cluster) = me.upgrade() {
+                        cluster.takeover_done(loop_key);
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(peer = %from, loop_key = %hex(loop_key), %error, "handoff request failed; taking the target over anyway");
+                    if let Some(cluster) = me.upgrade() {
+                        cluster
+                            .metrics
+                            .handoffs_timed_out
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    last_scraped.map_or(Writing::All, Writing::After)
+                }
+            };
+            if answer.is_ok()
+                && let Some(cluster) = me.upgrade()
+            {
+                cluster
+                    .metrics
+                    .handoffs_confirmed
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            scrape.set_writing(loop_key, writing);
+            if let Some(cluster) = me.upgrade() {
+                cluster.takeover_done(loop_key);
+            }
+            tracing::info!(peer = %from, loop_key = %hex(loop_key), ?writing, "target taken over");
+        });
+    }
+
+    fn takeover_done(&self, loop_key: u64) {
+        self.state.lock().takeovers.remove(&loop_key);
+    }
+}

@@ -1,0 +1,334 @@
+//! Issue 5 acceptance (multi-process, loopback): promshard replicas on 127.0.0.2, .3, ...
+//! share targets by the HRW ring; targets move between replicas by the make-before-break
+//! handoff, so a strict receiver (which rejects a second, different value at a written
+//! timestamp, as Thanos does) rejects nothing and no series has a gap.
+
+mod common;
+
+use common::strict_receiver::StrictReceiver;
+use common::{Process, free_port, promshard_bin};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const INTERVAL_MS: i64 = 1000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+/// `n` targets whose values change on every scrape: `hits_total` counts the requests.
+async fn start_targets(n: usize) -> Vec<String> {
+    let mut addresses = Vec::new();
+    for _ in 0..n {
+        let hits = Arc::new(AtomicU64::new(0));
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    format!(
+                        "# TYPE hits counter\nhits_total {n}\n# TYPE level gauge\nlevel {}\n",
+                        n % 7
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind target");
+        addresses.push(listener.local_addr().expect("address").to_string());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+    addresses
+}
+
+fn write_config(dir: &Path, targets: &[String], receiver: Option<&StrictReceiver>) -> PathBuf {
+    let targets = targets
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 800ms\n\
+         scrape_configs:\n  - job_name: churn\n    static_configs:\n      - targets: [{targets}]\n"
+    );
+    if let Some(receiver) = receiver {
+        config.push_str(&format!(
+            "remote_write:\n  - url: http://{}/api/v1/write\n    queue_config:\n      batch_send_deadline: 200ms\n    metadata_config:\n      send: false\n",
+            receiver.addr
+        ));
+    }
+    let path = dir.join("prometheus.yml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}
+
+struct Replicas {
+    dir: PathBuf,
+    config: PathBuf,
+    /// Every member that may run, as `--cluster.peers` lists them.
+    peers: Vec<String>,
+    replication_factor: usize,
+    running: BTreeMap<usize, Process>,
+}
+
+impl Replicas {
+    fn new(dir: &Path, config: PathBuf, count: usize, replication_factor: usize) -> Replicas {
+        let port = free_port();
+        Replicas {
+            dir: dir.to_path_buf(),
+            config,
+            peers: (0..count)
+                .map(|i| format!("127.0.0.{}:{port}", i + 2))
+                .collect(),
+            replication_factor,
+            running: BTreeMap::new(),
+        }
+    }
+
+    fn address(&self, i: usize) -> &str {
+        &self.peers[i]
+    }
+
+    fn start(&mut self, i: usize) {
+        let args = vec![
+            format!("--config.file={}", self.config.display()),
+            format!("--web.listen-address={}", self.peers[i]),
+            format!(
+                "--storage.path={}",
+                self.dir.join(format!("data-{i}")).display()
+            ),
+            format!("--cluster.peers={}", self.peers.join(",")),
+            format!("--cluster.replication-factor={}", self.replication_factor),
+            "--cluster.handoff-timeout=15s".to_string(),
+            "--log.level=debug".to_string(),
+        ];
+        let process = Process::spawn(
+            &format!("replica {i}"),
+            promshard_bin(),
+            &args,
+            &self.dir.join(format!("replica-{i}.log")),
+        );
+        self.running.insert(i, process);
+    }
+
+    fn terminate(&mut self, i: usize) {
+        let mut process = self.running.remove(&i).expect("running replica");
+        let status = process.terminate(Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "replica {i} exited with {status}; log:\n{}",
+            process.log_text()
+        );
+    }
+
+    fn check_running(&mut self) {
+        for process in self.running.values_mut() {
+            if let Err(e) = process.check_running() {
+                panic!("{e}");
+            }
+        }
+    }
+
+    /// Each running replica's loops: loop key → how it scrapes (`write`, `shadow`, ...), and
+    /// whether each replica's loops are exactly the targets it owns in its own view.
+    async fn scraping(&self) -> (BTreeMap<usize, BTreeMap<String, String>>, bool) {
+        let client = reqwest::Client::new();
+        let mut all = BTreeMap::new();
+        let mut as_owned = true;
+        for &i in self.running.keys() {
+            let url = format!("http://{}/api/v1/cluster/targets", self.address(i));
+            let Ok(response) = client.get(&url).send().await else {
+                as_owned = false;
+                continue;
+            };
+            let Ok(body) = response.json::<Value>().await else {
+                as_owned = false;
+                continue;
+            };
+            let rows = body["targets"].as_array().cloned().unwrap_or_default();
+            let mut loops = BTreeMap::new();
+            for row in &rows {
+                let owned = row["owners"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|m| m.as_str() == Some(self.address(i))));
+                let scraping = row["scraping"].as_str();
+                if owned != scraping.is_some() {
+                    as_owned = false;
+                }
+                if let (Some(key), Some(how)) = (row["loop_key"].as_str(), scraping) {
+                    loops.insert(key.to_string(), how.to_string());
+                }
+            }
+            all.insert(i, loops);
+        }
+        (all, as_owned)
+    }
+
+    /// Waits until every running replica sees all running replicas as members, scrapes
+    /// exactly the targets it owns, none in shadow, and all `targets` loops are scraped
+    /// `replication_factor` times.
+    async fn wait_steady(&mut self, targets: usize, timeout: Duration) {
+        let start = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            self.check_running();
+            let mut views_agree = true;
+            for &i in self.running.keys() {
+                let url = format!("http://{}/api/v1/cluster/state", self.address(i));
+                let members = match client.get(&url).send().await {
+                    Ok(response) => response
+                        .json::<Value>()
+                        .await
+                        .ok()
+                        .and_then(|b| b["members"].as_array().map(Vec::len)),
+                    Err(_) => None,
+                };
+                views_agree &= members == Some(self.running.len());
+            }
+            let (scraping, as_owned) = self.scraping().await;
+            let mut count: BTreeMap<&String, usize> = BTreeMap::new();
+            let mut shadows = 0;
+            for loops in scraping.values() {
+                for (key, how) in loops {
+                    if how == "shadow" {
+                        shadows += 1;
+                    } else {
+                        *count.entry(key).or_default() += 1;
+                    }
+                }
+            }
+            let steady = views_agree
+                && as_owned
+                && scraping.len() == self.running.len()
+                && shadows == 0
+                && count.len() == targets
+                && count.values().all(|&c| c == self.replication_factor);
+            if steady {
+                return;
+            }
+            let last = format!(
+                "views agree: {views_agree}, scraping as owned: {as_owned}, {} replicas answered, {} loops scraped, {shadows} shadows, counts {:?}",
+                scraping.len(),
+                count.len(),
+                count.values().collect::<BTreeSet<_>>()
+            );
+            assert!(
+                start.elapsed() < timeout,
+                "not steady within {timeout:?}: {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Acceptance 1: with 3 replicas the owned target sets are disjoint and cover all 60 targets;
+/// with R=2 every target has exactly 2 scrapers. Also: `/api/v1/targets` lists only a
+/// replica's own targets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_sixty_targets() {
+    for replication_factor in [1, 2] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let targets = start_targets(60).await;
+        let config = write_config(dir.path(), &targets, None);
+        let mut replicas = Replicas::new(dir.path(), config, 3, replication_factor);
+        for i in 0..3 {
+            replicas.start(i);
+        }
+        replicas.wait_steady(60, Duration::from_secs(30)).await;
+        // Every replica lists its own scraped targets, and they add up.
+        let mut listed = 0;
+        for i in 0..3 {
+            let url = format!("http://{}/api/v1/targets?state=active", replicas.address(i));
+            let body: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            let n = body["data"]["activeTargets"].as_array().unwrap().len();
+            assert!(n > 0, "replica {i} lists no targets");
+            listed += n;
+        }
+        assert_eq!(listed, 60 * replication_factor);
+    }
+}
+
+/// Acceptance 2: scale out 3 → 4 and in 4 → 3 (SIGTERM, graceful leave) while scraping every
+/// second targets whose values change on every scrape: the strict receiver rejects nothing,
+/// and no series has a gap longer than one interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_out_and_in_without_gaps_or_rejections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = StrictReceiver::start().await;
+    receiver.accept_identical_repeats();
+    let targets = start_targets(60).await;
+    let config = write_config(dir.path(), &targets, Some(&receiver));
+    let mut replicas = Replicas::new(dir.path(), config, 4, 1);
+    for i in 0..3 {
+        replicas.start(i);
+    }
+    replicas.wait_steady(60, Duration::from_secs(30)).await;
+    // Start the check after the first steady state plus a slot.
+    let window_start = now_ms() + INTERVAL_MS;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    replicas.start(3);
+    replicas.wait_steady(60, Duration::from_secs(30)).await;
+    let (with_four, _) = replicas.scraping().await;
+    assert!(
+        with_four.get(&3).is_some_and(|loops| !loops.is_empty()),
+        "the fourth replica took no targets"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    replicas.terminate(3);
+    replicas.wait_steady(60, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let window_end = now_ms() - 3 * INTERVAL_MS;
+    // Let the last samples arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    replicas.check_running();
+
+    receiver.with_store(|store| {
+        assert_eq!(
+            store.violation_count, 0,
+            "rejections: {:#?}",
+            store.violations
+        );
+        let mut checked = 0;
+        for (key, samples) in &store.series {
+            if !key.contains("job=\"churn\"") {
+                continue;
+            }
+            let in_window: Vec<i64> = samples
+                .iter()
+                .map(|s| s.0)
+                .filter(|&t| t >= window_start - INTERVAL_MS && t <= window_end + INTERVAL_MS)
+                .collect();
+            assert!(
+                in_window.first().is_some_and(|&t| t <= window_start)
+                    && in_window.last().is_some_and(|&t| t >= window_end),
+                "{key}: samples do not span the window {window_start}..{window_end}: {:?}..{:?}",
+                in_window.first(),
+                in_window.last()
+            );
+            for pair in in_window.windows(2) {
+                assert_eq!(
+                    pair[1] - pair[0],
+                    INTERVAL_MS,
+                    "{key}: gap between {} and {}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+            checked += 1;
+        }
+        // hits_total, level and the 5 synthetic series of each target.
+        assert_eq!(checked, 60 * 7, "series checked");
+    });
+}
