@@ -294,6 +294,13 @@ async fn scale_out_and_in_without_gaps_or_rejections() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     replicas.check_running();
 
+    // hits_total, level and the 5 synthetic series of each target.
+    check_no_gaps(&receiver, window_start, window_end, 60 * 7);
+}
+
+/// Checks the strict receiver: no rejections, and every series of the job has a sample at
+/// every slot from `window_start` to `window_end`.
+fn check_no_gaps(receiver: &StrictReceiver, window_start: i64, window_end: i64, series: usize) {
     receiver.with_store(|store| {
         assert_eq!(
             store.violation_count, 0,
@@ -328,7 +335,82 @@ async fn scale_out_and_in_without_gaps_or_rejections() {
             }
             checked += 1;
         }
-        // hits_total, level and the 5 synthetic series of each target.
-        assert_eq!(checked, 60 * 7, "series checked");
+        assert_eq!(checked, series, "series checked");
+    });
+}
+
+/// Acceptance 3: a rolling restart (SIGTERM, start again) of every replica in turn: no gap
+/// longer than one interval and no rejection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_without_gaps_or_rejections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = StrictReceiver::start().await;
+    receiver.accept_identical_repeats();
+    let targets = start_targets(30).await;
+    let config = write_config(dir.path(), &targets, Some(&receiver));
+    let mut replicas = Replicas::new(dir.path(), config, 3, 1);
+    for i in 0..3 {
+        replicas.start(i);
+    }
+    replicas.wait_steady(30, Duration::from_secs(30)).await;
+    let window_start = now_ms() + INTERVAL_MS;
+    for i in 0..3 {
+        replicas.terminate(i);
+        replicas.wait_steady(30, Duration::from_secs(30)).await;
+        replicas.start(i);
+        replicas.wait_steady(30, Duration::from_secs(30)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let window_end = now_ms() - 3 * INTERVAL_MS;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    replicas.check_running();
+    check_no_gaps(&receiver, window_start, window_end, 30 * 7);
+}
+
+/// Acceptance 4: after `kill -9` of a replica, its targets are scraped by the others again
+/// within 2 intervals plus the probe timeout (1s); the measured figure is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_replica_targets_are_taken_over_quickly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = StrictReceiver::start().await;
+    receiver.accept_identical_repeats();
+    let targets = start_targets(30).await;
+    let config = write_config(dir.path(), &targets, Some(&receiver));
+    let mut replicas = Replicas::new(dir.path(), config, 3, 1);
+    for i in 0..3 {
+        replicas.start(i);
+    }
+    replicas.wait_steady(30, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // `Process` is killed with SIGKILL when dropped.
+    let killed_ms = now_ms();
+    drop(replicas.running.remove(&1));
+    replicas.wait_steady(30, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    receiver.with_store(|store| {
+        assert_eq!(
+            store.violation_count, 0,
+            "rejections: {:#?}",
+            store.violations
+        );
+        // Per target: the first `up` sample after the kill.
+        let mut worst = 0;
+        for (key, samples) in &store.series {
+            if !key.starts_with("__name__=\"up\"") {
+                continue;
+            }
+            let next = samples
+                .iter()
+                .map(|s| s.0)
+                .find(|&t| t > killed_ms)
+                .unwrap_or_else(|| panic!("{key}: not scraped after the kill"));
+            worst = worst.max(next - killed_ms);
+        }
+        eprintln!("targets of the killed replica scraped again after at most {worst} ms");
+        let bound = 2 * INTERVAL_MS + 1000;
+        assert!(
+            worst <= bound,
+            "a target waited {worst} ms after the kill (bound {bound} ms)"
+        );
     });
 }
