@@ -201,7 +201,9 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     ));
     let cluster = match cluster_options {
         Some(options) => {
-            Some(Cluster::start(options, scrape.clone()).map_err(AgentError::Cluster)?)
+            let cluster = Cluster::start(options, scrape.clone()).map_err(AgentError::Cluster)?;
+            Telemetry::get().register_cluster(cluster.clone());
+            Some(cluster)
         }
         None => None,
     };

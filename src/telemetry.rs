@@ -38,6 +38,8 @@ pub struct Telemetry {
     pub config_last_reload_success_timestamp_seconds: Gauge,
     /// Discovery's own counters, set once the discovery manager exists.
     sd: Arc<OnceLock<Arc<SdMetrics>>>,
+    /// The cluster, in cluster mode.
+    cluster: Arc<OnceLock<Arc<crate::coord::Cluster>>>,
     /// The scrape loops' counters, set once the scrape manager exists.
     scrape: Arc<OnceLock<Arc<ScrapeCounters>>>,
     /// Remote write, whose endpoints change on reload.
@@ -372,6 +374,73 @@ impl Collector for SdCollector {
     }
 }
 
+/// The cluster's view and handoff counters.
+#[derive(Debug)]
+struct ClusterCollector(Arc<OnceLock<Arc<crate::coord::Cluster>>>);
+
+impl Collector for ClusterCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(cluster) = self.0.get() else {
+            return Ok(());
+        };
+        let m = &cluster.metrics;
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let gauges: [(&str, &str, i64); 4] = [
+            (
+                "cluster_members",
+                "Members in this replica's view (itself included unless leaving)",
+                read(&m.members) as i64,
+            ),
+            (
+                "cluster_view_hash",
+                "Low 52 bits of the view hash: replicas that agree on the members show the same value",
+                (read(&m.view_hash) & ((1 << 52) - 1)) as i64,
+            ),
+            (
+                "cluster_owned_targets",
+                "Active targets this replica owns in its view",
+                read(&m.owned_targets) as i64,
+            ),
+            (
+                "cluster_owned_series",
+                "Series of the owned targets in their last scrapes",
+                read(&m.owned_series) as i64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let counters: [(&str, &str, &AtomicU64); 4] = [
+            (
+                "cluster_handoffs_started",
+                "Takeovers started (a shadow scrape of a target a peer scrapes)",
+                &m.handoffs_started,
+            ),
+            (
+                "cluster_handoffs_confirmed",
+                "Takeovers the previous scraper confirmed",
+                &m.handoffs_confirmed,
+            ),
+            (
+                "cluster_handoffs_timed_out",
+                "Takeovers completed without the previous scraper's answer",
+                &m.handoffs_timed_out,
+            ),
+            (
+                "cluster_handoffs_released",
+                "Targets this replica handed to a peer",
+                &m.handoffs_released,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            let value = ConstCounter::new(read(counter));
+            value.encode(encoder.encode_descriptor(name, help, None, value.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 impl Telemetry {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("promshard");
@@ -405,7 +474,10 @@ impl Telemetry {
         registry.register_collector(Box::new(ScrapeCollector(scrape.clone())));
         let remote_write = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(RemoteWriteCollector(remote_write.clone())));
+        let cluster = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(ClusterCollector(cluster.clone())));
         Telemetry {
+            cluster,
             sd,
             scrape,
             remote_write,
@@ -435,6 +507,11 @@ impl Telemetry {
     /// Exposes the counters of the (single) discovery manager.
     pub fn register_sd(&self, metrics: Arc<SdMetrics>) {
         let _ = self.sd.set(metrics);
+    }
+
+    /// Exposes the cluster's view and handoff counters.
+    pub fn register_cluster(&self, cluster: Arc<crate::coord::Cluster>) {
+        let _ = self.cluster.set(cluster);
     }
 
     /// Exposes the counters of every remote-write endpoint.

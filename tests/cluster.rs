@@ -231,6 +231,19 @@ impl Replicas {
     }
 }
 
+/// A sample of promshard's `/metrics` at `address` (0 when absent).
+async fn self_metric(address: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Acceptance 1: with 3 replicas the owned target sets are disjoint and cover all 60 targets;
 /// with R=2 every target has exactly 2 scrapers. Also: `/api/v1/targets` lists only a
 /// replica's own targets.
@@ -255,6 +268,12 @@ async fn three_replicas_share_sixty_targets() {
             listed += n;
         }
         assert_eq!(listed, 60 * replication_factor);
+        for i in 0..3 {
+            let members = self_metric(replicas.address(i), "promshard_cluster_members").await;
+            assert_eq!(members, 3.0, "replica {i}");
+            let owned = self_metric(replicas.address(i), "promshard_cluster_owned_targets").await;
+            assert!(owned > 0.0, "replica {i} owns nothing");
+        }
     }
 }
 
@@ -280,10 +299,20 @@ async fn scale_out_and_in_without_gaps_or_rejections() {
     replicas.start(3);
     replicas.wait_steady(60, Duration::from_secs(30)).await;
     let (with_four, _) = replicas.scraping().await;
-    assert!(
-        with_four.get(&3).is_some_and(|loops| !loops.is_empty()),
-        "the fourth replica took no targets"
-    );
+    let taken = with_four.get(&3).map_or(0, BTreeMap::len);
+    assert!(taken > 0, "the fourth replica took no targets");
+    // Every target it took was handed over by its scraper, none by timeout.
+    let confirmed = self_metric(
+        replicas.address(3),
+        "promshard_cluster_handoffs_confirmed_total",
+    )
+    .await;
+    let timed_out = self_metric(
+        replicas.address(3),
+        "promshard_cluster_handoffs_timed_out_total",
+    )
+    .await;
+    assert_eq!((confirmed, timed_out), (taken as f64, 0.0));
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     replicas.terminate(3);
