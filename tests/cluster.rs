@@ -268,6 +268,26 @@ async fn three_replicas_share_sixty_targets() {
             listed += n;
         }
         assert_eq!(listed, 60 * replication_factor);
+        // `scope=cluster` merges every member's answer: each target once, with its owners.
+        let url = format!(
+            "http://{}/api/v1/targets?scope=cluster",
+            replicas.address(1)
+        );
+        let body: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        let merged = body["data"]["activeTargets"].as_array().unwrap();
+        assert_eq!(merged.len(), 60, "{body}");
+        assert!(body["data"]["warnings"].is_null(), "{body}");
+        for target in merged {
+            let owners = target["owners"].as_array().unwrap();
+            assert_eq!(owners.len(), replication_factor, "{target}");
+            assert!(
+                owners.iter().all(|o| replicas
+                    .peers
+                    .iter()
+                    .any(|p| Some(p.as_str()) == o.as_str())),
+                "{target}"
+            );
+        }
         for i in 0..3 {
             let members = self_metric(replicas.address(i), "promshard_cluster_members").await;
             assert_eq!(members, 3.0, "replica {i}");

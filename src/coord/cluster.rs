@@ -431,7 +431,8 @@ impl Cluster {
         Ok((answer, Some((list.version, loops))))
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    /// GETs `path` from member `id` as JSON (peer client: probe timeout).
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         id: &str,
         path: &str,

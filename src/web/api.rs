@@ -22,6 +22,9 @@ pub struct TargetsQuery {
     state: String,
     #[serde(default, rename = "scrapePool")]
     scrape_pool: String,
+    /// `cluster`: every member's targets, merged, each with its `owners`.
+    #[serde(default)]
+    scope: String,
 }
 
 #[derive(Serialize)]
@@ -51,6 +54,82 @@ pub async fn targets(
     State(state): State<Arc<AppState>>,
     Query(query): Query<TargetsQuery>,
 ) -> Json<Value> {
+    if query.scope == "cluster"
+        && let Some(cluster) = &state.cluster
+    {
+        return success(cluster_targets(&state, cluster, &query).await);
+    }
+    success(local_targets(&state, &query, state.cluster.is_some()))
+}
+
+/// Every live member's active targets (this one's computed here), merged by scrape pool,
+/// URL and labels; each gets `owners`, the members that scrape it (empty: nobody does yet).
+/// A member that does not answer is named in `warnings`.
+async fn cluster_targets(
+    state: &AppState,
+    cluster: &crate::coord::Cluster,
+    query: &TargetsQuery,
+) -> Value {
+    let everything = local_targets(state, query, false);
+    let mut answers = vec![(
+        cluster.member().to_string(),
+        local_targets(state, query, true),
+    )];
+    let mut warnings = Vec::new();
+    let mut path = format!(
+        "/api/v1/targets?state=active&scrapePool={}",
+        query.scrape_pool
+    );
+    if query.scrape_pool.is_empty() {
+        path = "/api/v1/targets?state=active".to_string();
+    }
+    for member in cluster.ring().members() {
+        if member == cluster.member() {
+            continue;
+        }
+        match cluster.get_json::<Value>(member, &path).await {
+            Ok(body) => answers.push((member.clone(), body["data"].clone())),
+            Err(error) => warnings.push(format!("member {member}: {error}")),
+        }
+    }
+    let identity = |t: &Value| format!("{}\0{}\0{}", t["scrapePool"], t["scrapeUrl"], t["labels"]);
+    let mut merged: BTreeMap<String, (Value, Vec<String>)> = BTreeMap::new();
+    for (member, data) in &answers {
+        for target in data["activeTargets"].as_array().into_iter().flatten() {
+            let entry = merged
+                .entry(identity(target))
+                .or_insert_with(|| (target.clone(), Vec::new()));
+            entry.1.push(member.clone());
+        }
+    }
+    let mut active = Vec::new();
+    for target in everything["activeTargets"].as_array().into_iter().flatten() {
+        let (mut target, mut owners) = merged
+            .remove(&identity(target))
+            .unwrap_or_else(|| (target.clone(), Vec::new()));
+        owners.sort();
+        target["owners"] = json!(owners);
+        active.push(target);
+    }
+    let show_active = matches!(
+        query.state.to_ascii_lowercase().as_str(),
+        "" | "any" | "active"
+    );
+    let mut data = everything;
+    data["activeTargets"] = if show_active {
+        json!(active)
+    } else {
+        json!([])
+    };
+    if !warnings.is_empty() {
+        data["warnings"] = json!(warnings);
+    }
+    data
+}
+
+/// This replica's targets API answer; with `own_only`, the active targets are those it
+/// scrapes.
+fn local_targets(state: &AppState, query: &TargetsQuery, own_only: bool) -> Value {
     let view = state.targets.read().clone();
     let wanted = query.state.to_ascii_lowercase();
     let show_active = matches!(wanted.as_str(), "" | "any" | "active");
@@ -65,11 +144,10 @@ pub async fn targets(
         dropped_counts.insert(job.as_str(), targets.dropped_count);
         if show_active {
             // In a cluster, a replica lists the targets it scrapes (`?scope=cluster`: all).
-            let clustered = state.cluster.is_some();
             active.extend(targets.active.iter().filter_map(|t| {
                 let status = match state.scrape.status(job, t) {
                     Some(status) => status,
-                    None if clustered => return None,
+                    None if own_only => return None,
                     None => TargetStatus::default(),
                 };
                 Some(active_target(job, t, status, &state.external_host))
@@ -82,11 +160,11 @@ pub async fn targets(
             }));
         }
     }
-    success(json!({
+    json!({
         "activeTargets": active,
         "droppedTargets": dropped,
         "droppedTargetCounts": dropped_counts,
-    }))
+    })
 }
 
 fn active_target<'a>(
