@@ -265,7 +265,7 @@ fn top_into(mixed_seeds: &[u64], key: u64, want: usize, top: &mut Vec<(u64, u32)
         let s = finish(key ^ seed);
         if top.len() == want {
             // Full: a later (larger) id needs a strictly higher score than the last.
-            if s < top[want - 1].0 {
+            if s <= top[want - 1].0 {
                 continue;
             }
             top.pop();
