@@ -402,3 +402,43 @@ async fn through_the_manager() {
     })
     .await;
 }
+
+/// `--cluster.peers` DNS sources resolve through the same resolver: `dns+` takes A and AAAA
+/// records with the given port, `dnssrv+` the SRV targets and ports; static entries pass
+/// through; a failing name fails the whole resolution (the caller keeps its members).
+#[tokio::test]
+async fn cluster_peer_sources_resolve() {
+    use promshard::coord::members::{parse_peers, resolve};
+    let zone = test_zone();
+    zone.set(
+        "both.sd.test.",
+        Entry::Records(vec![
+            RData::A(A("127.0.0.12".parse().unwrap())),
+            RData::AAAA(AAAA("::1".parse().unwrap())),
+        ]),
+    );
+    let addr = start_server(zone).await;
+    let mut settings = ResolverSettings::with_name_servers(&[addr.to_string()]).unwrap();
+    settings.timeout = Duration::from_millis(500);
+    let source = ResolverSource::Fixed(settings);
+    let peers = parse_peers(
+        "dns+web.sd.test:9090,dns+both.sd.test:9091,dnssrv+_prometheus._tcp.sd.test,10.1.2.3:9090",
+    )
+    .unwrap();
+    let members = resolve(&peers, &source).await.unwrap();
+    assert_eq!(
+        members.into_iter().collect::<Vec<_>>(),
+        [
+            "10.1.2.3:9090",
+            "127.0.0.10:9090",
+            "127.0.0.11:9090",
+            "127.0.0.12:9091",
+            "[::1]:9091",
+            "node1.sd.test:9100",
+            "node2.sd.test:9101",
+        ]
+    );
+    let broken = parse_peers("dns+broken.sd.test:9090,10.1.2.3:9090").unwrap();
+    let err = resolve(&broken, &source).await.unwrap_err();
+    assert!(err.contains("broken.sd.test"), "{err}");
+}
