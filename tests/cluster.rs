@@ -165,6 +165,9 @@ impl Replicas {
                 if owned != scraping.is_some() {
                     as_owned = false;
                 }
+                if scraping == Some("write") && row["health"] == "down" {
+                    panic!("replica {i} cannot scrape a target: {row}");
+                }
                 if let (Some(key), Some(how)) = (row["loop_key"].as_str(), scraping) {
                     loops.insert(key.to_string(), how.to_string());
                 }

@@ -5,7 +5,8 @@
 //! - `POST /api/v1/cluster/handoff` with a [`HandoffRequest`]: hand a target over
 //!   ([`HandoffAnswer`]).
 //! - `GET /api/v1/cluster/targets`: its active targets with owners (in its view), whether it
-//!   scrapes them, how (`write`, `shadow`, `after:<slot>`), last slots and series counts.
+//!   scrapes them, how (`write`, `shadow`, `after:<slot>`), last slots, health and series
+//!   counts.
 
 use super::cluster::{Cluster, HandoffRequest, hex};
 use crate::scrape::scrape_loop::Writing;
@@ -81,6 +82,8 @@ struct TargetRow {
     last_scraped: Option<i64>,
     last_written: Option<i64>,
     series: u64,
+    /// `up`, `down` or `unknown`, as `/api/v1/targets`.
+    health: &'static str,
 }
 
 #[derive(Serialize)]
@@ -113,6 +116,11 @@ async fn targets(State(cluster): State<Arc<Cluster>>) -> Response {
             last_scraped: t.last_scraped,
             last_written: t.last_written,
             series: t.series,
+            health: match t.up {
+                Some(true) => "up",
+                Some(false) => "down",
+                None => "unknown",
+            },
         })
         .collect();
     rows.sort_by(|a, b| a.loop_key.cmp(&b.loop_key));

@@ -46,6 +46,8 @@ pub struct TargetEntry {
     pub last_written: Option<i64>,
     /// Series in the last successful scrape.
     pub series: u64,
+    /// Whether the last scrape succeeded (`None`: no loop, or not scraped yet).
+    pub up: Option<bool>,
 }
 
 impl LoopHandle {
@@ -296,6 +298,7 @@ impl Manager {
                     last_scraped: handle.and_then(|h| *h.progress.last_scraped.lock()),
                     last_written: handle.and_then(|h| *h.progress.last_written.lock()),
                     series: handle.map_or(0, |h| h.status.lock().series),
+                    up: handle.and_then(|h| h.status.lock().up),
                 }
             })
             .collect()
