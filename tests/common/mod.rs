@@ -65,8 +65,9 @@ impl Process {
 
     /// Sends SIGTERM and waits up to `timeout` for the exit; panics (with the log) otherwise.
     pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        // The shell's builtin: /bin/kill (procps) is not on a minimal Debian.
+        let _ = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
             .status();
         let start = std::time::Instant::now();
         loop {
