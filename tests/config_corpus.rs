@@ -917,6 +917,28 @@ const RELABEL_BAD_FIXTURES: &[(&str, &str)] = &[
     ("uppercase3.bad.yml", "'replacement' can not be set for uppercase action"),
 ];
 
+/// The Kubernetes fixtures and Prometheus' messages for them (P: `config_test.go`).
+#[rustfmt::skip]
+const KUBERNETES_BAD_FIXTURES: &[(&str, &str)] = &[
+    ("kubernetes_api_server_with_own_namespace.bad.yml", "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously"),
+    ("kubernetes_authorization_basicauth.bad.yml", "at most one of basic_auth, oauth2 & authorization must be configured"),
+    ("kubernetes_bearertoken.bad.yml", "at most one of bearer_token & bearer_token_file must be configured"),
+    ("kubernetes_bearertoken_basicauth.bad.yml", "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"),
+    ("kubernetes_http_config_without_api_server.bad.yml", "to use custom HTTP client configuration please provide the 'api_server' URL explicitly"),
+    ("kubernetes_kubeconfig_with_apiserver.bad.yml", "cannot use 'kubeconfig_file' and 'api_server' simultaneously"),
+    ("kubernetes_kubeconfig_with_http_config.bad.yml", "cannot use a custom HTTP client configuration together with 'kubeconfig_file'"),
+    ("kubernetes_kubeconfig_with_own_namespace.bad.yml", "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously"),
+    ("kubernetes_namespace_discovery.bad.yml", "foo"),
+    ("kubernetes_role.bad.yml", "unknown Kubernetes SD role"),
+    ("kubernetes_selectors_duplicated_role.bad.yml", "duplicated selector role: pod"),
+    ("kubernetes_selectors_endpoints.bad.yml", "endpoints role supports only pod, service, endpoints selectors"),
+    ("kubernetes_selectors_incorrect_selector.bad.yml", "invalid selector: 'metadata.status-Running'; can't understand 'metadata.status-Running'"),
+    ("kubernetes_selectors_ingress.bad.yml", "ingress role supports only ingress selectors"),
+    ("kubernetes_selectors_node.bad.yml", "node role supports only node selectors"),
+    ("kubernetes_selectors_pod.bad.yml", "pod role supports only pod selectors"),
+    ("kubernetes_selectors_service.bad.yml", "service role supports only service selectors"),
+];
+
 /// Fixtures about features promshard does not have, by file name prefix, with our message:
 /// Prometheus validates the section's content, we reject the section.
 #[rustfmt::skip]
@@ -926,7 +948,6 @@ const UNSUPPORTED_FIXTURES: &[(&str, &str)] = &[
     ("eureka_", "eureka_sd_configs is not supported by promshard"),
     ("hetzner_", "hetzner_sd_configs is not supported by promshard"),
     ("ionos_", "ionos_sd_configs is not supported by promshard"),
-    ("kubernetes_", "kubernetes_sd_configs is not implemented in promshard yet"),
     ("lightsail_", "lightsail_sd_configs is not supported by promshard"),
     ("marathon_", "marathon_sd_configs is not supported by promshard"),
     ("oci_", "oci_sd_configs is not supported by promshard"),
@@ -1039,6 +1060,7 @@ fn prometheus_bad_fixtures_are_rejected() {
     let dir = prometheus_fixtures();
     let mut table: Vec<(String, &str)> = BAD_FIXTURES
         .iter()
+        .chain(KUBERNETES_BAD_FIXTURES)
         .map(|(n, e)| (n.to_string(), *e))
         .collect();
     let mut failures = Vec::new();
@@ -1047,7 +1069,10 @@ fn prometheus_bad_fixtures_are_rejected() {
         if !name.ends_with(".bad.yml") {
             continue;
         }
-        let listed = BAD_FIXTURES.iter().any(|(n, _)| *n == name);
+        let listed = BAD_FIXTURES
+            .iter()
+            .chain(KUBERNETES_BAD_FIXTURES)
+            .any(|(n, _)| *n == name);
         if let Some((_, expected)) = UNSUPPORTED_FIXTURES
             .iter()
             .find(|(prefix, _)| name.starts_with(prefix))

@@ -6,12 +6,13 @@ use super::global::{
 use super::http::{HttpClientConfig, http_client_fields, join_path};
 use super::quote::go_quote;
 use super::section::{
-    NonNullList, NullDnsSdConfig, NullFileSdConfig, NullHttpSdConfig, NullMetricRelabel,
-    NullStaticConfig, NullTargetRelabel, Position,
+    NonNullList, NullDnsSdConfig, NullFileSdConfig, NullHttpSdConfig, NullKubernetesSdConfig,
+    NullMetricRelabel, NullStaticConfig, NullTargetRelabel, Position,
 };
 use super::{ByteSize, PromDuration};
 use crate::labels::ValidationScheme;
 use crate::relabel::RelabelConfig;
+use crate::sd::kubernetes::{KubernetesSdConfig, Role as KubernetesRole};
 use crate::sd::{DnsSdConfig, FileSdConfig, HttpSdConfig, SdConfigs, StaticConfig};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
@@ -138,6 +139,8 @@ macro_rules! raw_scrape_config {
                 #[serde(default)]
                 dns_sd_configs: NonNullList<DnsSdConfig, NullDnsSdConfig>,
                 #[serde(default)]
+                kubernetes_sd_configs: NonNullList<Spanned<KubernetesSdConfig>, NullKubernetesSdConfig>,
+                #[serde(default)]
                 relabel_configs: NonNullList<Spanned<RelabelConfig>, NullTargetRelabel>,
                 #[serde(default)]
                 metric_relabel_configs: NonNullList<Spanned<RelabelConfig>, NullMetricRelabel>,
@@ -175,7 +178,6 @@ raw_scrape_config! {
     gce_sd_configs,
     hetzner_sd_configs,
     ionos_sd_configs,
-    kubernetes_sd_configs,
     kuma_sd_configs,
     lightsail_sd_configs,
     linode_sd_configs,
@@ -219,11 +221,7 @@ impl RawScrapeConfig {
     ) -> Result<ScrapeConfig, (Position, String)> {
         // Parsing the discovery sections comes first in Prometheus.
         if let Some((name, position)) = self.unsupported_discovery() {
-            let message = if name == "kubernetes_sd_configs" {
-                format!("{name} is not implemented in promshard yet")
-            } else {
-                format!("{name} is not supported by promshard")
-            };
+            let message = format!("{name} is not supported by promshard");
             return Err((position, message));
         }
         let static_configs: Vec<(Position, StaticConfig)> = self
@@ -369,6 +367,29 @@ impl RawScrapeConfig {
                     .into_owned();
             }
         }
+        let mut kubernetes_sd_configs = Vec::new();
+        for entry in std::mem::take(&mut self.kubernetes_sd_configs.0) {
+            let mut kc = entry.value;
+            // Built so far: the pod role without attach_metadata.
+            if kc.role != KubernetesRole::Pod {
+                return Err((
+                    Position::of(&entry.referenced),
+                    format!(
+                        "kubernetes_sd_configs role {:?} is not implemented in promshard yet (only pod)",
+                        kc.role.as_str()
+                    ),
+                ));
+            }
+            if kc.attach_metadata != Default::default() {
+                return Err((
+                    Position::of(&entry.referenced),
+                    "kubernetes_sd_configs attach_metadata is not implemented in promshard yet"
+                        .to_string(),
+                ));
+            }
+            kc.set_directory(dir);
+            kubernetes_sd_configs.push(kc);
+        }
         let mut http_sd_configs = std::mem::take(&mut self.http_sd_configs.0);
         for hc in &mut http_sd_configs {
             hc.http_client.set_directory(dir);
@@ -439,6 +460,7 @@ impl RawScrapeConfig {
                 file_sd_configs,
                 http_sd_configs,
                 dns_sd_configs: std::mem::take(&mut self.dns_sd_configs.0),
+                kubernetes_sd_configs,
             },
             relabel_configs,
             metric_relabel_configs,

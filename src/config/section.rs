@@ -85,6 +85,7 @@ null_item_errors! {
     NullFileSdConfig => "empty or null section in file_sd_configs";
     NullHttpSdConfig => "empty or null section in http_sd_configs";
     NullDnsSdConfig => "empty or null section in dns_sd_configs";
+    NullKubernetesSdConfig => "empty or null section in kubernetes_sd_configs";
     NullTargetRelabel => "empty or null target relabeling rule in scrape config";
     NullMetricRelabel => "empty or null metric relabeling rule in scrape config";
     NullRemoteWrite => "empty or null remote write config section";

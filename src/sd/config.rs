@@ -16,6 +16,8 @@ pub struct SdConfigs {
     pub http_sd_configs: Vec<HttpSdConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns_sd_configs: Vec<DnsSdConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kubernetes_sd_configs: Vec<super::kubernetes::KubernetesSdConfig>,
 }
 
 /// `static_configs` entry: fixed targets with common labels.

@@ -34,7 +34,7 @@ pub enum ProviderConfig {
     File(FileSdConfig),
     Http(Box<HttpSdConfig>),
     Dns(DnsSdConfig),
-    // KUBERNETES SD SLOT: `Kubernetes(KubernetesSdConfig)` comes with the Kubernetes SD issue.
+    Kubernetes(Box<super::kubernetes::KubernetesSdConfig>),
 }
 
 impl ProviderConfig {
@@ -44,6 +44,7 @@ impl ProviderConfig {
             ProviderConfig::File(_) => "file",
             ProviderConfig::Http(_) => "http",
             ProviderConfig::Dns(_) => "dns",
+            ProviderConfig::Kubernetes(_) => "kubernetes",
         }
     }
 }
@@ -62,6 +63,12 @@ pub fn provider_configs(sd: &SdConfigs) -> Vec<ProviderConfig> {
             .map(|c| ProviderConfig::Http(Box::new(c))),
     );
     out.extend(sd.dns_sd_configs.iter().cloned().map(ProviderConfig::Dns));
+    out.extend(
+        sd.kubernetes_sd_configs
+            .iter()
+            .cloned()
+            .map(|c| ProviderConfig::Kubernetes(Box::new(c))),
+    );
     let mut unique: Vec<ProviderConfig> = Vec::with_capacity(out.len());
     for pc in out {
         if !unique.contains(&pc) {
@@ -278,6 +285,9 @@ impl Manager {
             }
             ProviderConfig::File(c) => Box::pin(FileProvider::new(c.clone(), metrics).run(tx)),
             ProviderConfig::Http(c) => Box::pin(HttpProvider::new((**c).clone(), metrics)?.run(tx)),
+            ProviderConfig::Kubernetes(c) => {
+                Box::pin(super::kubernetes::KubernetesProvider::new((**c).clone(), metrics).run(tx))
+            }
             ProviderConfig::Dns(c) => {
                 if c.refresh_interval.is_zero() {
                     return Err("dns_sd refresh_interval must be greater than zero".into());

@@ -5,16 +5,14 @@
 //! groups) on a [`GroupSender`]; the [`manager::Manager`] starts and stops them on config
 //! (re)load, merges the groups of each job and publishes them.
 //!
-//! Mechanisms: `static_configs` ([`static_groups`]), [`file`], [`http`], [`dns`].
-//!
-//! KUBERNETES SD SLOT: Kubernetes discovery has its own issue. It will live in
-//! `src/sd/kubernetes/`, add `kubernetes_sd_configs` to [`SdConfigs`] and a
-//! `ProviderConfig::Kubernetes` variant in [`manager`]; nothing of it exists yet.
+//! Mechanisms: `static_configs` ([`static_groups`]), [`file`], [`http`], [`dns`],
+//! [`kubernetes`].
 
 pub mod config;
 pub mod dns;
 pub mod file;
 pub mod http;
+pub mod kubernetes;
 pub mod manager;
 pub mod metrics;
 pub mod parse;

@@ -1,0 +1,309 @@
+//! Kubernetes service discovery (`kubernetes_sd_configs`, P: `discovery/kubernetes/`).
+//!
+//! Each entry watches its role's objects with kube's watcher (list, then watch from the
+//! list's resourceVersion; a 410 Gone in the stream makes it list again; errors back off),
+//! in every namespace of `namespaces` (all when none), filtered by the role's `selectors`.
+//! Objects are turned into target groups as they arrive and dropped: only the groups are
+//! kept. Changes are sent at most every [`DEBOUNCE`], as one full update.
+//!
+//! Client: `api_server` with the entry's HTTP client settings (basic auth, authorization,
+//! TLS files, proxy, headers), or `kubeconfig_file`, or the in-cluster service account.
+//!
+//! Roles: pod. The others (service, endpoints, endpointslice, node, ingress) and
+//! `attach_metadata` are rejected when the config loads until they are built.
+
+pub mod config;
+pub mod pod;
+
+pub use config::{KubernetesSdConfig, Role};
+
+use super::metrics::SdMetrics;
+use super::{GroupSender, TargetGroup, UpdateSender};
+use crate::labels::Labels;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Prefix of every label this discovery sets.
+pub const META: &str = "__meta_kubernetes_";
+
+/// Changes are collected for this long before an update is sent.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Where the pod's own namespace is written in-cluster.
+const OWN_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// Sets `name` unless `value` is empty (empty-valued labels are absent).
+pub(crate) fn set(labels: &mut Labels, name: &str, value: &str) {
+    if !value.is_empty() {
+        labels.set(name, value);
+    }
+}
+
+/// `<s>` of the meta label names: every character outside `[a-zA-Z0-9_]` becomes `_`.
+pub fn sanitize_label_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `<role>_name`, `<role>_label_<s>`, `<role>_labelpresent_<s>`, `<role>_annotation_<s>` and
+/// `<role>_annotationpresent_<s>` (P: `addObjectMetaLabels`).
+pub(crate) fn object_meta_labels(labels: &mut Labels, meta: &ObjectMeta, role: &str) {
+    set(
+        labels,
+        &format!("{META}{role}_name"),
+        meta.name.as_deref().unwrap_or(""),
+    );
+    for (kind, map) in [("label", &meta.labels), ("annotation", &meta.annotations)] {
+        for (key, value) in map.iter().flatten() {
+            let name = sanitize_label_name(key);
+            set(labels, &format!("{META}{role}_{kind}_{name}"), value);
+            labels.set(format!("{META}{role}_{kind}present_{name}"), "true");
+        }
+    }
+}
+
+/// Builds the API client an entry asks for.
+pub async fn client(config: &KubernetesSdConfig) -> Result<kube::Client, String> {
+    let kube_config = if let Some(path) = &config.kubeconfig_file {
+        let kubeconfig = kube::config::Kubeconfig::read_from(path)
+            .map_err(|e| format!("cannot read kubeconfig_file {path}: {e}"))?;
+        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .map_err(|e| format!("kubeconfig_file {path}: {e}"))?
+    } else if let Some(url) = &config.api_server {
+        api_server_config(url, &config.http_client)?
+    } else {
+        kube::Config::incluster().map_err(|e| format!("in-cluster config: {e}"))?
+    };
+    kube::Client::try_from(kube_config)
+        .map_err(|e| format!("cannot build the Kubernetes client: {e}"))
+}
+
+/// A client config for `api_server` with the entry's HTTP settings.
+fn api_server_config(
+    url: &str,
+    http: &crate::config::http::HttpClientConfig,
+) -> Result<kube::Config, String> {
+    let uri: http::Uri = url
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|e| format!("api_server {url:?}: {e}"))?;
+    let mut config = kube::Config::new(uri);
+    if http.oauth2.is_some() {
+        return Err("kubernetes_sd_configs: oauth2 is not supported yet".into());
+    }
+    if let Some(basic) = &http.basic_auth {
+        let username = match &basic.username_file {
+            Some(file) => read_trimmed(file)?,
+            None => basic.username.clone(),
+        };
+        let password = match (&basic.password_file, &basic.password) {
+            (Some(file), _) => read_trimmed(file)?,
+            (None, Some(secret)) => secret.0.clone(),
+            (None, None) => String::new(),
+        };
+        config.auth_info.username = Some(username);
+        config.auth_info.password = Some(password.into());
+    }
+    if let Some(auth) = &http.authorization {
+        if !auth.auth_type.is_empty() && !auth.auth_type.eq_ignore_ascii_case("bearer") {
+            return Err(format!(
+                "kubernetes_sd_configs: authorization type {:?} is not supported (only Bearer)",
+                auth.auth_type
+            ));
+        }
+        if let Some(file) = &auth.credentials_file {
+            config.auth_info.token_file = Some(file.display().to_string());
+        } else if let Some(secret) = &auth.credentials {
+            config.auth_info.token = Some(secret.0.clone().into());
+        }
+    }
+    let tls = &http.tls_config;
+    config.accept_invalid_certs = tls.insecure_skip_verify;
+    if let Some(ca) = &tls.ca_file {
+        config.root_cert_file = Some(ca.clone());
+    }
+    if let Some(cert) = &tls.cert_file {
+        config.auth_info.client_certificate = Some(cert.display().to_string());
+    }
+    if let Some(key) = &tls.key_file {
+        config.auth_info.client_key = Some(key.display().to_string());
+    }
+    if !tls.server_name.is_empty() {
+        config.tls_server_name = Some(tls.server_name.clone());
+    }
+    if let Some(proxy) = &http.proxy_url {
+        config.proxy_url = Some(
+            proxy
+                .parse()
+                .map_err(|e| format!("proxy_url {proxy:?}: {e}"))?,
+        );
+    }
+    Ok(config)
+}
+
+fn read_trimmed(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// The namespaces to watch; `None` in the list means all of them.
+fn namespaces(config: &KubernetesSdConfig) -> Result<Vec<Option<String>>, String> {
+    let mut names: Vec<Option<String>> =
+        config.namespaces.names.iter().cloned().map(Some).collect();
+    if config.namespaces.own_namespace {
+        let own = std::fs::read_to_string(OWN_NAMESPACE_FILE)
+            .map_err(|e| format!("could not determine the pod's namespace: {e}"))?;
+        if own.trim().is_empty() {
+            return Err("could not read own namespace name (empty file)".into());
+        }
+        names.push(Some(own.trim().to_string()));
+    }
+    if names.is_empty() {
+        names.push(None);
+    }
+    Ok(names)
+}
+
+/// Discovery for one `kubernetes_sd_configs` entry.
+pub struct KubernetesProvider {
+    config: KubernetesSdConfig,
+    metrics: Arc<SdMetrics>,
+}
+
+impl KubernetesProvider {
+    pub fn new(config: KubernetesSdConfig, metrics: Arc<SdMetrics>) -> Self {
+        KubernetesProvider { config, metrics }
+    }
+
+    /// Runs until the receiver is gone.
+    pub async fn run(self, tx: GroupSender) {
+        let mut sender = UpdateSender::new(tx);
+        let setup = async {
+            let namespaces = namespaces(&self.config)?;
+            let client = client(&self.config).await?;
+            Ok::<_, String>((client, namespaces))
+        };
+        let (client, namespaces) = match setup.await {
+            Ok(ready) => ready,
+            Err(error) => {
+                // Like a discoverer that fails to start: no targets, said loudly.
+                tracing::error!(role = self.config.role.as_str(), %error, "cannot start Kubernetes discovery");
+                self.metrics
+                    .failed_configs
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _ = sender.send(Vec::new()).await;
+                return;
+            }
+        };
+        match self.config.role {
+            Role::Pod => self.run_pods(client, namespaces, &mut sender).await,
+            other => {
+                tracing::error!(
+                    role = other.as_str(),
+                    "Kubernetes discovery role not implemented"
+                );
+            }
+        }
+    }
+
+    async fn run_pods(
+        &self,
+        client: kube::Client,
+        namespaces: Vec<Option<String>>,
+        sender: &mut UpdateSender,
+    ) {
+        let (label, field) = self.config.selector(Role::Pod);
+        let mut watch_config = watcher::Config::default();
+        if !label.is_empty() {
+            watch_config = watch_config.labels(label);
+        }
+        if !field.is_empty() {
+            watch_config = watch_config.fields(field);
+        }
+        let streams = namespaces.iter().enumerate().map(|(index, namespace)| {
+            let api: Api<Pod> = match namespace {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::all(client.clone()),
+            };
+            watcher::watcher(api, watch_config.clone())
+                .default_backoff()
+                .map(move |event| (index, event))
+                .boxed()
+        });
+        let mut events = futures::stream::select_all(streams);
+        // Per namespace: the groups by source, and those of a relist in progress.
+        let mut groups: Vec<BTreeMap<String, TargetGroup>> =
+            vec![BTreeMap::new(); namespaces.len()];
+        let mut relisting: HashMap<usize, BTreeMap<String, TargetGroup>> = HashMap::new();
+        let mut dirty = false;
+        let mut send_at = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                next = events.next() => {
+                    let Some((index, event)) = next else { return };
+                    match event {
+                        Ok(Event::Init) => {
+                            relisting.insert(index, BTreeMap::new());
+                        }
+                        Ok(Event::InitApply(pod)) => {
+                            let group = pod::pod_group(&pod);
+                            relisting.entry(index).or_default().insert(group.source.clone(), group);
+                        }
+                        Ok(Event::InitDone) => {
+                            groups[index] = relisting.remove(&index).unwrap_or_default();
+                            if !dirty {
+                                send_at = tokio::time::Instant::now() + DEBOUNCE;
+                            }
+                            dirty = true;
+                        }
+                        Ok(Event::Apply(pod)) => {
+                            let group = pod::pod_group(&pod);
+                            groups[index].insert(group.source.clone(), group);
+                            if !dirty {
+                                send_at = tokio::time::Instant::now() + DEBOUNCE;
+                            }
+                            dirty = true;
+                        }
+                        Ok(Event::Delete(pod)) => {
+                            let source = pod::pod_source(
+                                pod.metadata.namespace.as_deref().unwrap_or(""),
+                                pod.metadata.name.as_deref().unwrap_or(""),
+                            );
+                            groups[index].remove(&source);
+                            if !dirty {
+                                send_at = tokio::time::Instant::now() + DEBOUNCE;
+                            }
+                            dirty = true;
+                        }
+                        Err(error) => {
+                            tracing::warn!(role = "pod", %error, "Kubernetes watch failed; retrying");
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(send_at), if dirty => {
+                    dirty = false;
+                    let all: Vec<TargetGroup> = groups.iter().flat_map(|g| g.values().cloned()).collect();
+                    if !sender.send(all).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
