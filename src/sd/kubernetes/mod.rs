@@ -9,11 +9,14 @@
 //! Client: `api_server` with the entry's HTTP client settings (basic auth, authorization,
 //! TLS files, proxy, headers), or `kubeconfig_file`, or the in-cluster service account.
 //!
-//! Roles: pod. The others (service, endpoints, endpointslice, node, ingress) and
-//! `attach_metadata` are rejected when the config loads until they are built.
+//! Roles: pod, service, node, ingress. Endpoints, endpointslice and `attach_metadata` are
+//! rejected when the config loads until they are built.
 
 pub mod config;
+pub mod ingress;
+pub mod node;
 pub mod pod;
+pub mod service;
 
 pub use config::{KubernetesSdConfig, Role};
 
@@ -180,6 +183,17 @@ fn namespaces(config: &KubernetesSdConfig) -> Result<Vec<Option<String>>, String
     Ok(names)
 }
 
+/// The API of a namespaced kind in `namespace`, or in all of them.
+fn namespaced_api<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
 /// Discovery for one `kubernetes_sd_configs` entry.
 pub struct KubernetesProvider {
     config: KubernetesSdConfig,
@@ -211,8 +225,52 @@ impl KubernetesProvider {
                 return;
             }
         };
+        let namespaces = match self.config.role {
+            // Nodes are not namespaced.
+            Role::Node => vec![None],
+            _ => namespaces,
+        };
         match self.config.role {
-            Role::Pod => self.run_pods(client, namespaces, &mut sender).await,
+            Role::Pod => {
+                self.run_role(
+                    client,
+                    namespaces,
+                    namespaced_api::<Pod>,
+                    pod::pod_group,
+                    &mut sender,
+                )
+                .await
+            }
+            Role::Service => {
+                self.run_role(
+                    client,
+                    namespaces,
+                    namespaced_api::<k8s_openapi::api::core::v1::Service>,
+                    service::service_group,
+                    &mut sender,
+                )
+                .await
+            }
+            Role::Node => {
+                self.run_role(
+                    client,
+                    namespaces,
+                    |client, _| Api::<k8s_openapi::api::core::v1::Node>::all(client),
+                    node::node_group,
+                    &mut sender,
+                )
+                .await
+            }
+            Role::Ingress => {
+                self.run_role(
+                    client,
+                    namespaces,
+                    namespaced_api::<k8s_openapi::api::networking::v1::Ingress>,
+                    ingress::ingress_group,
+                    &mut sender,
+                )
+                .await
+            }
             other => {
                 tracing::error!(
                     role = other.as_str(),
@@ -222,13 +280,24 @@ impl KubernetesProvider {
         }
     }
 
-    async fn run_pods(
+    /// Watches the objects of one kind in `namespaces` (`None`: all) and sends the groups
+    /// `build` makes of them.
+    async fn run_role<K>(
         &self,
         client: kube::Client,
         namespaces: Vec<Option<String>>,
+        make_api: fn(kube::Client, Option<&str>) -> Api<K>,
+        build: fn(&K) -> TargetGroup,
         sender: &mut UpdateSender,
-    ) {
-        let (label, field) = self.config.selector(Role::Pod);
+    ) where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let (label, field) = self.config.selector(self.config.role);
         let mut watch_config = watcher::Config::default();
         if !label.is_empty() {
             watch_config = watch_config.labels(label);
@@ -237,10 +306,7 @@ impl KubernetesProvider {
             watch_config = watch_config.fields(field);
         }
         let streams = namespaces.iter().enumerate().map(|(index, namespace)| {
-            let api: Api<Pod> = match namespace {
-                Some(ns) => Api::namespaced(client.clone(), ns),
-                None => Api::all(client.clone()),
-            };
+            let api = make_api(client.clone(), namespace.as_deref());
             watcher::watcher(api, watch_config.clone())
                 .default_backoff()
                 .map(move |event| (index, event))
@@ -261,8 +327,8 @@ impl KubernetesProvider {
                         Ok(Event::Init) => {
                             relisting.insert(index, BTreeMap::new());
                         }
-                        Ok(Event::InitApply(pod)) => {
-                            let group = pod::pod_group(&pod);
+                        Ok(Event::InitApply(object)) => {
+                            let group = build(&object);
                             relisting.entry(index).or_default().insert(group.source.clone(), group);
                         }
                         Ok(Event::InitDone) => {
@@ -272,27 +338,23 @@ impl KubernetesProvider {
                             }
                             dirty = true;
                         }
-                        Ok(Event::Apply(pod)) => {
-                            let group = pod::pod_group(&pod);
+                        Ok(Event::Apply(object)) => {
+                            let group = build(&object);
                             groups[index].insert(group.source.clone(), group);
                             if !dirty {
                                 send_at = tokio::time::Instant::now() + DEBOUNCE;
                             }
                             dirty = true;
                         }
-                        Ok(Event::Delete(pod)) => {
-                            let source = pod::pod_source(
-                                pod.metadata.namespace.as_deref().unwrap_or(""),
-                                pod.metadata.name.as_deref().unwrap_or(""),
-                            );
-                            groups[index].remove(&source);
+                        Ok(Event::Delete(object)) => {
+                            groups[index].remove(&build(&object).source);
                             if !dirty {
                                 send_at = tokio::time::Instant::now() + DEBOUNCE;
                             }
                             dirty = true;
                         }
                         Err(error) => {
-                            tracing::warn!(role = "pod", %error, "Kubernetes watch failed; retrying");
+                            tracing::warn!(role = self.config.role.as_str(), %error, "Kubernetes watch failed; retrying");
                         }
                     }
                 }
