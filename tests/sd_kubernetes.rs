@@ -351,3 +351,129 @@ async fn discovery_matches_vmagent() {
         "the seed job keeps one target per metrics pod: {seed:#?}"
     );
 }
+
+/// Acceptance 2: 2,000 pods created, relabeled and deleted through the watch; the groups
+/// follow within 1 s of each change, and a 410 in the middle of a watch makes the provider
+/// list again without losing or duplicating a target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_of_two_thousand_pods_and_a_410() {
+    use promshard::sd::kubernetes::{KubernetesProvider, KubernetesSdConfig};
+    use promshard::sd::{SdMetrics, TargetGroup};
+    use std::sync::Arc;
+
+    const PODS: usize = 2000;
+    let k8s = FakeK8s::start().await;
+    let config: KubernetesSdConfig =
+        serde_saphyr::from_str(&format!("role: pod\napi_server: {}\n", k8s.url())).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<TargetGroup>>(16);
+    let provider = KubernetesProvider::new(config, Arc::new(SdMetrics::default()));
+    let task = tokio::spawn(provider.run(tx));
+
+    // The latest full update, kept current by a background reader.
+    let latest = Arc::new(parking_lot::Mutex::new(Vec::<TargetGroup>::new()));
+    let reader = {
+        let latest = latest.clone();
+        tokio::spawn(async move {
+            while let Some(groups) = rx.recv().await {
+                *latest.lock() = groups;
+            }
+        })
+    };
+    let make = |i: usize, version: &str| {
+        pod("churn", &format!("p-{i:04}"))
+            .labels(&[("app", "churn"), ("version", version)])
+            .ip(&format!(
+                "10.{}.{}.{}",
+                100 + i / 65536,
+                (i / 256) % 256,
+                i % 256
+            ))
+            .node("node-1", "192.168.0.1")
+            .phase("Running")
+            .ready(true)
+            .container("c", "img:1", &[("http", 8080, "TCP")])
+            .build()
+    };
+    // Waits until the latest update satisfies `check`; returns how long after `since`.
+    let wait = |what: &'static str, check: Box<dyn Fn(&[TargetGroup]) -> bool + Send>| {
+        let latest = latest.clone();
+        async move {
+            let since = Instant::now();
+            loop {
+                if check(&latest.lock()) {
+                    return since.elapsed();
+                }
+                assert!(
+                    since.elapsed() < Duration::from_secs(20),
+                    "{what}: not reached; {} groups",
+                    latest.lock().len()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let versions = |groups: &[TargetGroup], version: &str| {
+        groups
+            .iter()
+            .filter(|g| {
+                g.labels.get("__meta_kubernetes_pod_label_version") == Some(version)
+                    && g.targets.len() == 1
+            })
+            .count()
+    };
+    let unique = |groups: &[TargetGroup]| {
+        let sources: BTreeSet<&str> = groups.iter().map(|g| g.source.as_str()).collect();
+        sources.len() == groups.len()
+    };
+
+    // Create: the watch (after the initial empty list) delivers them all.
+    wait("initial list", Box::new(|_| true)).await;
+    for i in 0..PODS {
+        k8s.apply(Kind::Pod, make(i, "v1"));
+    }
+    let created = wait(
+        "2000 pods",
+        Box::new(move |g| g.len() == PODS && versions(g, "v1") == PODS && unique(g)),
+    )
+    .await;
+
+    // Relabel all, with a 410 half way: the watch ends, the provider lists again.
+    for i in 0..PODS / 2 {
+        k8s.apply(Kind::Pod, make(i, "v2"));
+    }
+    let lists_before = k8s.list_requests(Kind::Pod);
+    k8s.expire_watches();
+    for i in PODS / 2..PODS {
+        k8s.apply(Kind::Pod, make(i, "v2"));
+    }
+    let relabeled = wait(
+        "2000 pods relabeled",
+        Box::new(move |g| g.len() == PODS && versions(g, "v2") == PODS && unique(g)),
+    )
+    .await;
+    assert!(
+        k8s.list_requests(Kind::Pod) > lists_before,
+        "the 410 did not make the watcher list again"
+    );
+
+    // Delete all.
+    for i in 0..PODS {
+        k8s.delete(Kind::Pod, "churn", &format!("p-{i:04}"));
+    }
+    let deleted = wait("no pods", Box::new(|g| g.is_empty())).await;
+    eprintln!(
+        "after the last change: created in {created:?}, relabeled (with a 410) in {relabeled:?}, deleted in {deleted:?}"
+    );
+    for (what, took) in [
+        ("create", created),
+        ("relabel", relabeled),
+        ("delete", deleted),
+    ] {
+        assert!(
+            took < Duration::from_secs(1),
+            "{what}: targets followed after {took:?}"
+        );
+    }
+    task.abort();
+    reader.abort();
+}

@@ -1,7 +1,8 @@
 //! Kubernetes service discovery (`kubernetes_sd_configs`, P: `discovery/kubernetes/`).
 //!
 //! Each entry watches its role's objects with kube's watcher (list, then watch from the
-//! list's resourceVersion; a 410 Gone in the stream makes it list again; errors back off),
+//! list's resourceVersion; a 410 Gone in the stream makes it list again at once; other errors
+//! back off from 500 ms to 30 s),
 //! in every namespace of `namespaces` (all when none), filtered by the role's `selectors`.
 //! Objects are turned into target groups as they arrive and dropped: only the groups are
 //! kept. Changes are sent at most every [`DEBOUNCE`], as one full update.
@@ -183,6 +184,34 @@ fn namespaces(config: &KubernetesSdConfig) -> Result<Vec<Option<String>>, String
     Ok(names)
 }
 
+/// Delays before retrying a failed list or watch: the first retry at once (a 410 Gone is
+/// routine: the watcher lists again, as client-go's reflector does), then doubling from
+/// 500 ms to 30 s; back to the start after a success.
+#[derive(Clone, Debug, Default)]
+struct WatchBackoff {
+    failures: u32,
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = match self.failures {
+            0 => Duration::ZERO,
+            n => (Duration::from_millis(500) * 2u32.saturating_pow(n.min(16) - 1))
+                .min(Duration::from_secs(30)),
+        };
+        self.failures = self.failures.saturating_add(1);
+        Some(delay)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
 /// The API of a namespaced kind in `namespace`, or in all of them.
 fn namespaced_api<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>
 where
@@ -308,7 +337,7 @@ impl KubernetesProvider {
         let streams = namespaces.iter().enumerate().map(|(index, namespace)| {
             let api = make_api(client.clone(), namespace.as_deref());
             watcher::watcher(api, watch_config.clone())
-                .default_backoff()
+                .backoff(WatchBackoff::default())
                 .map(move |event| (index, event))
                 .boxed()
         });
@@ -367,5 +396,37 @@ impl KubernetesProvider {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::utils::Backoff;
+
+    #[test]
+    fn watch_backoff_retries_at_once_then_doubles_to_thirty_seconds() {
+        let mut backoff = WatchBackoff::default();
+        let delays: Vec<u64> = backoff
+            .by_ref()
+            .take(9)
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(
+            delays,
+            [0, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
+        );
+        backoff.reset();
+        assert_eq!(backoff.next(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn label_names_are_sanitized_like_prometheus() {
+        assert_eq!(
+            sanitize_label_name("app.kubernetes.io/name"),
+            "app_kubernetes_io_name"
+        );
+        assert_eq!(sanitize_label_name("a-b_c9"), "a_b_c9");
+        assert_eq!(sanitize_label_name("ünï"), "_n_");
     }
 }
