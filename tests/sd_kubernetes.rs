@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::fake_k8s::{FakeK8s, Kind, ingress, node, pod, service};
-use common::{Process, free_port, get_json, require_program, start_promshard};
+use common::fake_k8s::{Backend, FakeK8s, Kind, endpoint_slice, ingress, node, pod, service};
+use common::{Process, free_port, require_program, start_promshard};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -21,6 +21,10 @@ const NEWER_THAN_VMAGENT: &[&str] = &[
     "__meta_kubernetes_pod_container_id",
     "__meta_kubernetes_pod_container_image",
     "__meta_kubernetes_service_port_number",
+    "__meta_kubernetes_endpointslice_endpoint_conditions_serving",
+    "__meta_kubernetes_endpointslice_endpoint_conditions_terminating",
+    "__meta_kubernetes_endpointslice_endpoint_node_name",
+    "__meta_kubernetes_endpointslice_endpoint_zone",
     "__always_scrape_classic_histograms__",
     "__convert_classic_histograms_to_nhcb__",
     "__scrape_native_histograms__",
@@ -79,6 +83,26 @@ fn populate(k8s: &FakeK8s) {
             .cluster_ip("10.96.0.10")
             .build(),
     );
+    // The metrics pods behind the api service: 4 ready, 1 not ready, 1 terminating, plus
+    // an address without a pod.
+    let mut slice = endpoint_slice("shop", "api-abc12", "api")
+        .port("http", 9091, "TCP")
+        .port("admin", 7000, "TCP");
+    for i in 0..6 {
+        let mut backend = Backend::new(&format!("10.1.0.{}", i + 10))
+            .pod(&format!("metrics-{i}"))
+            .node("node-1")
+            .zone("eu-1a");
+        if i == 4 {
+            backend = backend.not_ready();
+        }
+        if i == 5 {
+            backend = backend.terminating();
+        }
+        slice = slice.backend(backend);
+    }
+    slice = slice.backend(Backend::new("10.9.9.9").hostname("external"));
+    k8s.apply(Kind::EndpointSlice, slice.build());
     k8s.apply(
         Kind::Service,
         service("ops", "db")
@@ -154,6 +178,7 @@ fn config(api_server: &str) -> String {
         ("services", sd("service", "")),
         ("nodes", sd("node", "")),
         ("ingresses", sd("ingress", "")),
+        ("endpointslices", sd("endpointslice", "")),
     ];
     for (job, body) in jobs {
         config.push_str(&format!("  - job_name: {job}\n{body}"));
@@ -200,7 +225,19 @@ async fn settled_targets(url: &str, min: usize, process: &mut Process) -> Target
         if let Err(e) = process.check_running() {
             panic!("{e}");
         }
-        let body = get_json(&client, url, Duration::from_secs(20)).await;
+        let body = match client.get(url).send().await {
+            Ok(response) => response.json::<Value>().await.unwrap_or_default(),
+            Err(_) => Value::Null,
+        };
+        if body.is_null() {
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "{url}: no answer; log:\n{}",
+                process.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        }
         let targets = active_targets(&body);
         if targets != last {
             last = targets;
@@ -210,8 +247,9 @@ async fn settled_targets(url: &str, min: usize, process: &mut Process) -> Target
         }
         assert!(
             start.elapsed() < Duration::from_secs(40),
-            "{url}: targets did not settle ({} so far)",
-            last.len()
+            "{url}: targets did not settle ({} so far); log:\n{}",
+            last.len(),
+            process.log_text()
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -268,6 +306,12 @@ async fn discovery_matches_vmagent() {
         .map(|((job, mut labels), mut discovered)| {
             labels.remove("cluster");
             discovered.remove("cluster");
+            // vmagent adds the service's cluster IP and type to endpoint targets; Prometheus
+            // gives them only the service's name, labels and annotations.
+            if job == "endpointslices" {
+                discovered.remove("__meta_kubernetes_service_cluster_ip");
+                discovered.remove("__meta_kubernetes_service_type");
+            }
             // vmagent shows empty-valued labels; in Prometheus they are absent.
             discovered.retain(|_, value| !value.is_empty());
             // Go's duration format; Prometheus prints `1h`.
@@ -302,6 +346,10 @@ async fn discovery_matches_vmagent() {
         let vm_discovered = &vm_targets[key];
         for name in NEWER_THAN_VMAGENT {
             ours_discovered.remove(*name);
+        }
+        // vmagent sets it for the pod role only.
+        if key.0 == "endpointslices" {
+            ours_discovered.remove("__meta_kubernetes_pod_container_init");
         }
         if &ours_discovered != vm_discovered {
             let all: BTreeSet<&String> =
@@ -340,6 +388,22 @@ async fn discovery_matches_vmagent() {
             .get("__meta_kubernetes_pod_container_id")
             .is_some_and(|id| id.starts_with("containerd://")),
         "{pod_target:?}"
+    );
+    // 7 addresses × 2 ports, the pods' labels joined in, the service's too.
+    let slices: Vec<_> = ours_targets
+        .iter()
+        .filter(|((job, _), _)| job == "endpointslices")
+        .collect();
+    assert_eq!(slices.len(), 14);
+    assert!(slices.iter().all(|(_, d)| {
+        d.get("__meta_kubernetes_service_name").map(String::as_str) == Some("api")
+    }));
+    assert_eq!(
+        slices
+            .iter()
+            .filter(|(_, d)| d.contains_key("__meta_kubernetes_pod_name"))
+            .count(),
+        12
     );
     let seed: Vec<_> = ours_targets
         .keys()

@@ -370,15 +370,12 @@ impl RawScrapeConfig {
         let mut kubernetes_sd_configs = Vec::new();
         for entry in std::mem::take(&mut self.kubernetes_sd_configs.0) {
             let mut kc = entry.value;
-            // Built so far: pod, service, node and ingress, without attach_metadata.
-            if matches!(
-                kc.role,
-                KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
-            ) {
+            // Built so far: every role but endpoints, without attach_metadata.
+            if kc.role == KubernetesRole::Endpoints {
                 return Err((
                     Position::of(&entry.referenced),
                     format!(
-                        "kubernetes_sd_configs role {:?} is not implemented in promshard yet (pod, service, node and ingress are)",
+                        "kubernetes_sd_configs role {:?} is not implemented in promshard yet (use endpointslice)",
                         kc.role.as_str()
                     ),
                 ));

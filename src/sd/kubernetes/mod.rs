@@ -10,10 +10,11 @@
 //! Client: `api_server` with the entry's HTTP client settings (basic auth, authorization,
 //! TLS files, proxy, headers), or `kubeconfig_file`, or the in-cluster service account.
 //!
-//! Roles: pod, service, node, ingress. Endpoints, endpointslice and `attach_metadata` are
+//! Roles: pod, service, node, ingress, endpointslice. Endpoints and `attach_metadata` are
 //! rejected when the config loads until they are built.
 
 pub mod config;
+pub mod endpointslice;
 pub mod ingress;
 pub mod node;
 pub mod pod;
@@ -184,6 +185,77 @@ fn namespaces(config: &KubernetesSdConfig) -> Result<Vec<Option<String>>, String
     Ok(names)
 }
 
+/// Objects of one kind from several watch streams (one per namespace), by `namespace/name`;
+/// a relist of one stream replaces exactly that stream's objects when it is done.
+struct ObjectStore<T> {
+    objects: HashMap<String, (usize, T)>,
+    relisting: HashMap<usize, HashMap<String, T>>,
+}
+
+impl<T> Default for ObjectStore<T> {
+    fn default() -> Self {
+        ObjectStore {
+            objects: HashMap::new(),
+            relisting: HashMap::new(),
+        }
+    }
+}
+
+impl<T> ObjectStore<T> {
+    /// Applies one watcher event of stream `stream`; true when the objects changed.
+    fn apply<K: kube::Resource>(
+        &mut self,
+        stream: usize,
+        event: Event<K>,
+        value: impl Fn(K) -> T,
+    ) -> bool {
+        let key = |object: &K| {
+            endpointslice::object_key(
+                object.meta().namespace.as_deref().unwrap_or(""),
+                object.meta().name.as_deref().unwrap_or(""),
+            )
+        };
+        match event {
+            Event::Init => {
+                self.relisting.insert(stream, HashMap::new());
+                false
+            }
+            Event::InitApply(object) => {
+                let k = key(&object);
+                self.relisting
+                    .entry(stream)
+                    .or_default()
+                    .insert(k, value(object));
+                false
+            }
+            Event::InitDone => {
+                let fresh = self.relisting.remove(&stream).unwrap_or_default();
+                self.objects.retain(|_, (s, _)| *s != stream);
+                self.objects
+                    .extend(fresh.into_iter().map(|(k, v)| (k, (stream, v))));
+                true
+            }
+            Event::Apply(object) => {
+                let k = key(&object);
+                self.objects.insert(k, (stream, value(object)));
+                true
+            }
+            Event::Delete(object) => self.objects.remove(&key(&object)).is_some(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&T> {
+        self.objects.get(key).map(|(_, v)| v)
+    }
+}
+
+/// One event of the watches the endpointslice role joins.
+enum Joined {
+    Slice(Event<k8s_openapi::api::discovery::v1::EndpointSlice>),
+    Service(Event<k8s_openapi::api::core::v1::Service>),
+    Pod(Event<Pod>),
+}
+
 /// Delays before retrying a failed list or watch: the first retry at once (a 410 Gone is
 /// routine: the watcher lists again, as client-go's reflector does), then doubling from
 /// 500 ms to 30 s; back to the start after a success.
@@ -209,6 +281,103 @@ impl Iterator for WatchBackoff {
 impl kube::runtime::utils::Backoff for WatchBackoff {
     fn reset(&mut self) {
         self.failures = 0;
+    }
+}
+
+impl KubernetesProvider {
+    /// The watch config for objects of `role` with this entry's selectors for it.
+    fn watch_config(&self, role: Role) -> watcher::Config {
+        let (label, field) = self.config.selector(role);
+        let mut config = watcher::Config::default();
+        if !label.is_empty() {
+            config = config.labels(label);
+        }
+        if !field.is_empty() {
+            config = config.fields(field);
+        }
+        config
+    }
+
+    /// The endpointslice role: slices, services and pods watched in every namespace, slices
+    /// rebuilt whenever any of them changes.
+    async fn run_endpointslices(
+        &self,
+        client: kube::Client,
+        namespaces: Vec<Option<String>>,
+        sender: &mut UpdateSender,
+    ) {
+        use k8s_openapi::api::core::v1::Service;
+        use k8s_openapi::api::discovery::v1::EndpointSlice;
+        let mut streams = Vec::new();
+        for (index, namespace) in namespaces.iter().enumerate() {
+            let ns = namespace.as_deref();
+            let slices = watcher::watcher(
+                namespaced_api::<EndpointSlice>(client.clone(), ns),
+                self.watch_config(Role::EndpointSlice),
+            )
+            .backoff(WatchBackoff::default())
+            .map(move |e| (index, e.map(Joined::Slice)))
+            .boxed();
+            let services = watcher::watcher(
+                namespaced_api::<Service>(client.clone(), ns),
+                self.watch_config(Role::Service),
+            )
+            .backoff(WatchBackoff::default())
+            .map(move |e| (index, e.map(Joined::Service)))
+            .boxed();
+            let pods = watcher::watcher(
+                namespaced_api::<Pod>(client.clone(), ns),
+                self.watch_config(Role::Pod),
+            )
+            .backoff(WatchBackoff::default())
+            .map(move |e| (index, e.map(Joined::Pod)))
+            .boxed();
+            streams.extend([slices, services, pods]);
+        }
+        let mut events = futures::stream::select_all(streams);
+        let mut slices: ObjectStore<EndpointSlice> = ObjectStore::default();
+        let mut services: ObjectStore<Labels> = ObjectStore::default();
+        let mut pods: ObjectStore<Pod> = ObjectStore::default();
+        let mut dirty = false;
+        let mut send_at = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                next = events.next() => {
+                    let Some((index, event)) = next else { return };
+                    let changed = match event {
+                        Ok(Joined::Slice(e)) => slices.apply(index, e, |s| s),
+                        Ok(Joined::Service(e)) => services.apply(index, e, |s| service::service_labels(&s)),
+                        Ok(Joined::Pod(e)) => pods.apply(index, e, |mut p| {
+                            // Kept for joins: what we never read goes.
+                            p.metadata.managed_fields = None;
+                            p
+                        }),
+                        Err(error) => {
+                            tracing::warn!(role = "endpointslice", %error, "Kubernetes watch failed; retrying");
+                            false
+                        }
+                    };
+                    if changed && !dirty {
+                        dirty = true;
+                        send_at = tokio::time::Instant::now() + DEBOUNCE;
+                    }
+                }
+                _ = tokio::time::sleep_until(send_at), if dirty => {
+                    dirty = false;
+                    let service_labels = |key: &str| services.get(key);
+                    let pod = |key: &str| pods.get(key);
+                    let mut groups: Vec<TargetGroup> = slices
+                        .objects
+                        .values()
+                        .map(|(_, slice)| endpointslice::endpointslice_group(slice, &service_labels, &pod))
+                        .collect();
+                    groups.sort_by(|a, b| a.source.cmp(&b.source));
+                    if !sender.send(groups).await {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -300,9 +469,14 @@ impl KubernetesProvider {
                 )
                 .await
             }
-            other => {
+            Role::EndpointSlice => {
+                self.run_endpointslices(client, namespaces, &mut sender)
+                    .await
+            }
+            // Rejected when the config loads.
+            Role::Endpoints => {
                 tracing::error!(
-                    role = other.as_str(),
+                    role = "endpoints",
                     "Kubernetes discovery role not implemented"
                 );
             }
