@@ -2,7 +2,7 @@
 
 use crate::cli::Flags;
 use crate::config::{Config, ConfigErrors, load_file};
-use crate::coord::members::{parse_peers, split_host_port};
+use crate::coord::members::{PeerSource, parse_peers, split_host_port};
 use crate::coord::{Cluster, ClusterOptions};
 use crate::remote_write::disk::DiskQueueOptions;
 use crate::remote_write::spool::SpoolOptions;
@@ -115,17 +115,31 @@ fn cluster_options(flags: &Flags) -> Result<Option<ClusterOptions>, AgentError> 
     if peers.is_empty() {
         return Ok(None);
     }
-    let advertise = if flags.cluster_advertise_address.is_empty() {
-        flags.web_listen_address.clone()
-    } else {
+    let kubernetes = peers.contains(&PeerSource::Kubernetes);
+    if kubernetes && flags.cluster_kubernetes_service.is_empty() {
+        return Err(AgentError::Cluster(
+            "--cluster.peers=kubernetes needs --cluster.kubernetes.service".into(),
+        ));
+    }
+    let listen_port = split_host_port(&flags.web_listen_address).map(|(_, port)| port);
+    let advertise = if !flags.cluster_advertise_address.is_empty() {
         flags.cluster_advertise_address.clone()
+    } else if kubernetes {
+        std::env::var("POD_NAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(hostname)
+    } else {
+        flags.web_listen_address.clone()
     };
-    match split_host_port(&advertise) {
-        Some((host, _)) if host != "0.0.0.0" && host != "::" => {}
-        _ => {
-            return Err(AgentError::Cluster(format!(
-                "--cluster.advertise-address {advertise:?}: want host:port naming this replica as its peers reach it (set it when --web.listen-address listens on all addresses)"
-            )));
+    if !kubernetes {
+        match split_host_port(&advertise) {
+            Some((host, _)) if host != "0.0.0.0" && host != "::" => {}
+            _ => {
+                return Err(AgentError::Cluster(format!(
+                    "--cluster.advertise-address {advertise:?}: want host:port naming this replica as its peers reach it (set it when --web.listen-address listens on all addresses)"
+                )));
+            }
         }
     }
     if flags.cluster_replication_factor == 0 {
@@ -143,6 +157,11 @@ fn cluster_options(flags: &Flags) -> Result<Option<ClusterOptions>, AgentError> 
         resolve_interval: flags.cluster_resolve_interval.0,
         handoff_timeout: flags.cluster_handoff_timeout.0,
         resolver: Default::default(),
+        kubernetes_service: (!flags.cluster_kubernetes_service.is_empty())
+            .then(|| flags.cluster_kubernetes_service.clone()),
+        kubernetes_namespace: (!flags.cluster_kubernetes_namespace.is_empty())
+            .then(|| flags.cluster_kubernetes_namespace.clone()),
+        peer_port: listen_port.unwrap_or(9090),
     }))
 }
 

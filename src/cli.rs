@@ -83,9 +83,17 @@ pub struct Flags {
     #[arg(long = "cluster.peers", default_value = "")]
     pub cluster_peers: String,
     /// This replica's member id as peers list it (`host:port`); default: the web listen
-    /// address (which must then name a host, not 0.0.0.0).
+    /// address (which must then name a host, not 0.0.0.0); with `--cluster.peers=kubernetes`,
+    /// the pod name ($POD_NAME, else the host name).
     #[arg(long = "cluster.advertise-address", default_value = "")]
     pub cluster_advertise_address: String,
+    /// With `--cluster.peers=kubernetes`: the (headless) Service whose EndpointSlices list
+    /// the members.
+    #[arg(long = "cluster.kubernetes.service", default_value = "")]
+    pub cluster_kubernetes_service: String,
+    /// Its namespace; default: the pod's own (or the kubeconfig context's).
+    #[arg(long = "cluster.kubernetes.namespace", default_value = "")]
+    pub cluster_kubernetes_namespace: String,
     /// How many replicas scrape each target (the top R members of its HRW ranking).
     #[arg(long = "cluster.replication-factor", default_value_t = 1)]
     pub cluster_replication_factor: usize,
@@ -152,6 +160,14 @@ impl Flags {
             (
                 "cluster.advertise-address".into(),
                 self.cluster_advertise_address.clone(),
+            ),
+            (
+                "cluster.kubernetes.service".into(),
+                self.cluster_kubernetes_service.clone(),
+            ),
+            (
+                "cluster.kubernetes.namespace".into(),
+                self.cluster_kubernetes_namespace.clone(),
             ),
             (
                 "cluster.replication-factor".into(),

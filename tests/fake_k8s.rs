@@ -410,7 +410,10 @@ async fn live_events_reach_an_open_watch_within_a_second() {
 
     let modified = k8s.apply(
         Kind::Pod,
-        pod("default", "live").ip("10.1.0.1").ready(false).build(),
+        pod("default", "live")
+            .ip("10.1.0.1")
+            .labels(&[("v", "2")])
+            .build(),
     );
     let event = watch.event(SOON).await;
     assert_event(&event, "MODIFIED", "live");
@@ -568,6 +571,63 @@ async fn bookmarks_carry_the_current_resource_version() {
         "true"
     );
     assert_eq!(rv_of(&end["object"]), k8s.resource_version());
+}
+
+/// While changes keep coming from another thread, a bookmark must never announce a
+/// resourceVersion whose event the watch has not sent yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookmarks_never_get_ahead_of_events() {
+    const CHANGES: u64 = 2000;
+    let k8s = std::sync::Arc::new(FakeK8s::start().await);
+    let client = reqwest::Client::new();
+    k8s.set_bookmark_interval(Duration::from_millis(1));
+    k8s.apply(Kind::Pod, pod("default", "a").build());
+    let start = k8s.resource_version();
+    let url = format!(
+        "{}?watch=true&allowWatchBookmarks=true&resourceVersion={start}",
+        pods_url(&k8s)
+    );
+    let mut watch = WatchReader::open(&client, &url).await;
+    k8s.wait_for_open_watches(Kind::Pod, 1, SOON).await;
+    let writer = {
+        let k8s = k8s.clone();
+        tokio::spawn(async move {
+            for round in 0..CHANGES {
+                let version = round.to_string();
+                k8s.apply(
+                    Kind::Pod,
+                    pod("default", "a").labels(&[("v", &version)]).build(),
+                );
+                if round % 16 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    // Every resourceVersion after `start` is a change of this pod, so after a bookmark at B
+    // the last event received must be at B or later.
+    let mut last_event = start;
+    let mut bookmarks = 0;
+    while last_event < start + CHANGES {
+        let event = watch.event(Duration::from_secs(5)).await;
+        let rv = rv_of(&event["object"]);
+        if event["type"] == "BOOKMARK" {
+            assert!(
+                rv <= last_event,
+                "bookmark at {rv} arrived before its event; last event {last_event}"
+            );
+            bookmarks += 1;
+        } else {
+            assert_event(&event, "MODIFIED", "a");
+            assert_eq!(rv, last_event + 1, "events in order, none missing");
+            last_event = rv;
+        }
+    }
+    writer.await.expect("writer task");
+    assert!(
+        bookmarks > 0,
+        "no bookmark arrived during {CHANGES} changes"
+    );
 }
 
 #[tokio::test]
@@ -1308,13 +1368,24 @@ async fn kube_watcher_and_scale_client_work_against_the_fake() {
     let uri: axum::http::Uri = k8s.url().parse().expect("fake URL");
     let client = kube::Client::try_from(kube::Config::new(uri)).expect("kube client");
 
+    // Driven by its own task, as a discovery loop would: the watcher only makes requests
+    // while polled.
     let pods: kube::Api<Pod> = kube::Api::all(client.clone());
-    let mut events = watcher::watcher(pods, watcher::Config::default().page_size(2)).boxed();
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut events = watcher::watcher(pods, watcher::Config::default().page_size(2)).boxed();
+        while let Some(event) = events.next().await {
+            if sender.send(event).is_err() {
+                break;
+            }
+        }
+    });
     let mut next = async || -> Event<Pod> {
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
+            match tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await {
                 Ok(Some(Ok(event))) => return event,
-                Ok(Some(Err(watcher::Error::WatchError(status)))) if status.code == 410 => continue,
+                // The in-stream 410 surfaces as an error before the re-list.
+                Ok(Some(Err(watcher::Error::WatchError(status)))) if status.code == 410 => {}
                 other => panic!("watcher: {other:?}"),
             }
         }
@@ -1343,6 +1414,7 @@ async fn kube_watcher_and_scale_client_work_against_the_fake() {
     }
 
     // 410 in the stream: the watcher lists again.
+    k8s.wait_for_open_watches(Kind::Pod, 1, SOON).await;
     k8s.expire_watches();
     assert!(matches!(next().await, Event::Init));
     let mut relisted = Vec::new();
@@ -1356,16 +1428,19 @@ async fn kube_watcher_and_scale_client_work_against_the_fake() {
     assert_eq!(relisted, ["p1", "p2", "p3"]);
     assert_eq!(k8s.list_requests(Kind::Pod), 4);
 
-    // A clean close: the watcher re-watches from its last resourceVersion without listing.
+    // A clean close: the watcher re-watches from its last resourceVersion without listing,
+    // and misses nothing that changed in between.
+    k8s.wait_for_open_watches(Kind::Pod, 1, SOON).await;
+    assert_eq!(k8s.watch_requests(Kind::Pod), 2);
     k8s.close_watches();
-    tokio::time::sleep(Duration::from_millis(200)).await;
     k8s.apply(Kind::Pod, pod("default", "p4").build());
     match next().await {
         Event::Apply(pod) => assert_eq!(pod.metadata.name.as_deref(), Some("p4")),
         other => panic!("unexpected {other:?}"),
     }
+    assert_eq!(k8s.watch_requests(Kind::Pod), 3);
     assert_eq!(k8s.list_requests(Kind::Pod), 4);
-    assert!(k8s.watch_requests(Kind::Pod) >= 3);
+    driver.abort();
 
     // Typed decoding of what the builders make, including an empty slice's null endpoints.
     k8s.apply(

@@ -459,7 +459,8 @@ async fn churn_of_two_thousand_pods_and_a_410() {
             .build()
     };
     // Waits until the latest update satisfies `check`; returns how long after `since`.
-    let wait = |what: &'static str, check: Box<dyn Fn(&[TargetGroup]) -> bool + Send>| {
+    type Check = Box<dyn Fn(&[TargetGroup]) -> bool + Send>;
+    let wait = |what: &'static str, check: Check| {
         let latest = latest.clone();
         async move {
             let since = Instant::now();

@@ -23,6 +23,7 @@
 //!   their views and take its targets over; it waits until every loop was handed over or
 //!   `handoff_timeout` passed.
 
+use super::kubernetes::KubernetesPeers;
 use super::members::{PeerSource, resolve};
 use super::ring::Ring;
 use crate::scrape::Manager;
@@ -30,7 +31,7 @@ use crate::scrape::scrape_loop::Writing;
 use crate::sd::dns::ResolverSource;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -51,6 +52,11 @@ pub struct ClusterOptions {
     /// How long a graceful leave waits for its targets to be taken over.
     pub handoff_timeout: Duration,
     pub resolver: ResolverSource,
+    /// With a `kubernetes` peer source: the Service whose EndpointSlices list the members,
+    /// its namespace (default: the client's) and the port peers listen on.
+    pub kubernetes_service: Option<String>,
+    pub kubernetes_namespace: Option<String>,
+    pub peer_port: u16,
 }
 
 /// `GET /api/v1/cluster/state`: what a peer probe learns.
@@ -130,8 +136,8 @@ struct Takeover {
 }
 
 struct State {
-    /// Resolved peer ids (never this replica).
-    candidates: BTreeSet<String>,
+    /// Resolved peers (never this replica): id → `host:port` to reach it at.
+    candidates: BTreeMap<String, String>,
     peers: HashMap<String, Peer>,
     ring: Arc<Ring>,
     /// Every candidate was probed once.
@@ -178,7 +184,7 @@ impl Cluster {
             scrape,
             client,
             state: Mutex::new(State {
-                candidates: BTreeSet::new(),
+                candidates: BTreeMap::new(),
                 peers: HashMap::new(),
                 ring,
                 probed_all: false,
@@ -319,14 +325,34 @@ impl Cluster {
 
     async fn run(weak: std::sync::Weak<Cluster>) {
         let mut last_resolve: Option<Instant> = None;
+        let mut kubernetes: Option<KubernetesPeers> = None;
         loop {
             let Some(cluster) = weak.upgrade() else {
                 return;
             };
             let interval = cluster.options.probe_interval;
-            if last_resolve.is_none_or(|t| t.elapsed() >= cluster.options.resolve_interval) {
+            if kubernetes.is_none()
+                && let Some(service) = &cluster.options.kubernetes_service
+            {
+                match KubernetesPeers::start(
+                    service,
+                    cluster.options.kubernetes_namespace.as_deref(),
+                    cluster.options.peer_port,
+                )
+                .await
+                {
+                    Ok(peers) => kubernetes = Some(peers),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot watch the cluster's members; retrying")
+                    }
+                }
+            }
+            // Kubernetes members change by watch: take them every round.
+            if kubernetes.is_some()
+                || last_resolve.is_none_or(|t| t.elapsed() >= cluster.options.resolve_interval)
+            {
                 last_resolve = Some(Instant::now());
-                cluster.resolve_peers().await;
+                cluster.resolve_peers(kubernetes.as_ref()).await;
             }
             cluster.probe_round().await;
             cluster.reconcile().await;
@@ -335,12 +361,22 @@ impl Cluster {
         }
     }
 
-    async fn resolve_peers(&self) {
-        match resolve(&self.options.peers, &self.options.resolver).await {
+    async fn resolve_peers(&self, kubernetes: Option<&KubernetesPeers>) {
+        let resolved = resolve(&self.options.peers, &self.options.resolver)
+            .await
+            .map(|ids| {
+                let mut members: BTreeMap<String, String> =
+                    ids.into_iter().map(|id| (id.clone(), id)).collect();
+                if let Some(peers) = kubernetes {
+                    members.extend(peers.members().unwrap_or_default());
+                }
+                members
+            });
+        match resolved {
             Ok(mut members) => {
                 members.remove(&self.options.advertise);
                 let mut state = self.state.lock();
-                state.peers.retain(|id, _| members.contains(id));
+                state.peers.retain(|id, _| members.contains_key(id));
                 state.candidates = members;
             }
             Err(error) => {
@@ -350,7 +386,7 @@ impl Cluster {
     }
 
     async fn probe_round(&self) {
-        let candidates: Vec<String> = self.state.lock().candidates.iter().cloned().collect();
+        let candidates: Vec<String> = self.state.lock().candidates.keys().cloned().collect();
         let Some(me) = self.me.upgrade() else {
             return;
         };
@@ -437,9 +473,10 @@ impl Cluster {
         id: &str,
         path: &str,
     ) -> Result<T, String> {
+        let address = self.address_of(id);
         let response = self
             .client
-            .get(format!("http://{id}{path}"))
+            .get(format!("http://{address}{path}"))
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -447,6 +484,16 @@ impl Cluster {
             return Err(format!("{path}: HTTP {}", response.status()));
         }
         response.json().await.map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Where member `id` is reached (its id, unless its source says otherwise).
+    fn address_of(&self, id: &str) -> String {
+        self.state
+            .lock()
+            .candidates
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
     }
 
     fn update_ring(&self) {
@@ -611,8 +658,9 @@ impl Cluster {
         let scrape = self.scrape.clone();
         let wait = self.handoff_wait(interval_ms);
         let me = self.me.clone();
+        let from_address = self.address_of(&from);
         tokio::spawn(async move {
-            let url = format!("http://{from}/api/v1/cluster/handoff");
+            let url = format!("http://{from_address}/api/v1/cluster/handoff");
             let answer = async {
                 let response = client
                     .post(&url)

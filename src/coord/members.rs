@@ -2,8 +2,8 @@
 //! (this replica included, or not: it always counts itself), `dns+NAME:PORT` (the A and AAAA
 //! records of NAME, each with PORT) and `dnssrv+NAME` (the SRV records of NAME: target and
 //! port). A member's id is its `host:port` as written here or as resolved; each replica's
-//! `--cluster.advertise-address` must be spelled the same way. (Kubernetes EndpointSlices as a
-//! source come with the Kubernetes issue.)
+//! `--cluster.advertise-address` must be spelled the same way. `kubernetes`: the ready
+//! endpoints of a Service's EndpointSlices, ids being pod names ([`super::kubernetes`]).
 
 use crate::sd::DnsRecordType;
 use crate::sd::dns::{ResolverSource, resolve_addresses};
@@ -12,15 +12,25 @@ use std::collections::BTreeSet;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerSource {
     Static(String),
-    Dns { name: String, port: u16 },
-    DnsSrv { name: String },
+    Dns {
+        name: String,
+        port: u16,
+    },
+    DnsSrv {
+        name: String,
+    },
+    /// `kubernetes`: the ready endpoints of `--cluster.kubernetes.service`
+    /// ([`super::kubernetes`]).
+    Kubernetes,
 }
 
 /// Parses `--cluster.peers`; an error names the bad entry.
 pub fn parse_peers(flag: &str) -> Result<Vec<PeerSource>, String> {
     let mut sources = Vec::new();
     for entry in flag.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let source = if let Some(name) = entry.strip_prefix("dnssrv+") {
+        let source = if entry == "kubernetes" {
+            PeerSource::Kubernetes
+        } else if let Some(name) = entry.strip_prefix("dnssrv+") {
             if name.is_empty() || name.contains(':') {
                 return Err(format!(
                     "--cluster.peers: {entry:?}: want dnssrv+NAME (the port comes from the SRV records)"
@@ -76,6 +86,8 @@ pub async fn resolve(
             PeerSource::DnsSrv { name } => {
                 members.extend(resolve_addresses(resolver, name, DnsRecordType::SRV, 0).await?);
             }
+            // Watched, not resolved: see `Cluster`.
+            PeerSource::Kubernetes => {}
         }
     }
     Ok(members)

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod kubernetes;
 pub mod members;
 pub mod ring;
 

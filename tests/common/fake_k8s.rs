@@ -934,11 +934,9 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_resource_version(value: &str) -> Result<u64, Response> {
+fn parse_resource_version(value: &str) -> Result<u64, String> {
     value.parse::<u64>().map_err(|_| {
-        bad_request(&format!(
-            "invalid resource version {value:?}: resource versions are decimal integers"
-        ))
+        format!("invalid resource version {value:?}: resource versions are decimal integers")
     })
 }
 
@@ -984,7 +982,7 @@ fn list(shared: &Arc<Shared>, filter: Filter, options: &ListOptions) -> Response
             None => None,
             Some(value) => match parse_resource_version(value) {
                 Ok(requested) => Some(requested),
-                Err(response) => return response,
+                Err(message) => return bad_request(&message),
             },
         };
         match (options.resource_version_match.as_deref(), requested) {
@@ -1103,7 +1101,7 @@ impl ContinuePosition {
     }
 
     fn decode(token: &str) -> Option<ContinuePosition> {
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return None;
         }
         let bytes = (0..token.len())
@@ -1129,7 +1127,7 @@ fn start_watch(shared: &Arc<Shared>, filter: Filter, options: &ListOptions) -> R
         None | Some("0") => None,
         Some(value) => match parse_resource_version(value) {
             Ok(from) => Some(from),
-            Err(response) => return response,
+            Err(message) => return bad_request(&message),
         },
     };
     if options.send_initial_events {
@@ -2227,6 +2225,10 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 // ---------------------------------------------------------------------------------------------
 // Object builders: JSON shaped like the real API's, with the server-side defaults filled in.
 
+/// The time builders put in conditions and container states: fixed, so that building the same
+/// object twice gives equal JSON and applying it again is a no-op.
+const BUILT_AT: &str = "2026-01-01T00:00:00Z";
+
 /// A JSON object of string pairs, as labels, annotations and selectors are.
 pub fn string_map(pairs: &[(&str, &str)]) -> Value {
     Value::Object(
@@ -2453,7 +2455,7 @@ impl PodBuilder {
     }
 
     pub fn build(self) -> Value {
-        let now = rfc3339(SystemTime::now());
+        let now = BUILT_AT;
         let mut metadata = object_meta(
             Some(&self.namespace),
             &self.name,
@@ -2466,7 +2468,7 @@ impl PodBuilder {
                 json!([controller_reference(kind, &self.namespace, name)]);
         }
         if self.terminating {
-            metadata["deletionTimestamp"] = now.clone().into();
+            metadata["deletionTimestamp"] = now.into();
             metadata["deletionGracePeriodSeconds"] = 30.into();
         }
 
@@ -2522,7 +2524,7 @@ impl PodBuilder {
             spec["nodeName"] = node_name.as_str().into();
             status["hostIP"] = host_ip.as_str().into();
             status["hostIPs"] = json!([{"ip": host_ip}]);
-            status["startTime"] = now.clone().into();
+            status["startTime"] = now.into();
             let main_state = match self.phase.as_str() {
                 "Pending" => json!({"waiting": {"reason": "ContainerCreating"}}),
                 "Succeeded" => json!({"terminated": {
@@ -3060,7 +3062,7 @@ impl EndpointsBuilder {
 
 /// A Ready node. `addresses` are (type, address): InternalIP, ExternalIP, Hostname, ...
 pub fn node(name: &str, addresses: &[(&str, &str)], labels: &[(&str, &str)]) -> Value {
-    let now = rfc3339(SystemTime::now());
+    let now = BUILT_AT;
     let metadata = object_meta(
         None,
         name,
@@ -3171,6 +3173,9 @@ pub fn statefulset(
     })
 }
 
+/// path, service name, service port.
+type IngressPath = (String, String, u16);
+
 /// Builder for a networking.k8s.io/v1 Ingress; see `ingress()`.
 #[derive(Clone, Debug)]
 pub struct IngressBuilder {
@@ -3179,7 +3184,8 @@ pub struct IngressBuilder {
     labels: Vec<(String, String)>,
     annotations: Vec<(String, String)>,
     class: Option<String>,
-    rules: Vec<(String, Vec<(String, String, u16)>)>,
+    /// (host, [(path, service, port)]).
+    rules: Vec<(String, Vec<IngressPath>)>,
     tls: Vec<(Vec<String>, String)>,
 }
 

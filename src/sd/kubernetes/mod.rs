@@ -251,17 +251,23 @@ impl<T> ObjectStore<T> {
 
 /// One event of the watches the endpointslice role joins.
 enum Joined {
-    Slice(Event<k8s_openapi::api::discovery::v1::EndpointSlice>),
-    Service(Event<k8s_openapi::api::core::v1::Service>),
-    Pod(Event<Pod>),
+    // Boxed: the objects are large and differ in size.
+    Slice(Box<Event<k8s_openapi::api::discovery::v1::EndpointSlice>>),
+    Service(Box<Event<k8s_openapi::api::core::v1::Service>>),
+    Pod(Box<Event<Pod>>),
 }
 
 /// Delays before retrying a failed list or watch: the first retry at once (a 410 Gone is
 /// routine: the watcher lists again, as client-go's reflector does), then doubling from
 /// 500 ms to 30 s; back to the start after a success.
 #[derive(Clone, Debug, Default)]
-struct WatchBackoff {
+pub struct WatchBackoff {
     failures: u32,
+}
+
+/// The backoff every Kubernetes watch of promshard uses.
+pub fn watch_backoff() -> WatchBackoff {
+    WatchBackoff::default()
 }
 
 impl Iterator for WatchBackoff {
@@ -316,21 +322,21 @@ impl KubernetesProvider {
                 self.watch_config(Role::EndpointSlice),
             )
             .backoff(WatchBackoff::default())
-            .map(move |e| (index, e.map(Joined::Slice)))
+            .map(move |e| (index, e.map(|e| Joined::Slice(Box::new(e)))))
             .boxed();
             let services = watcher::watcher(
                 namespaced_api::<Service>(client.clone(), ns),
                 self.watch_config(Role::Service),
             )
             .backoff(WatchBackoff::default())
-            .map(move |e| (index, e.map(Joined::Service)))
+            .map(move |e| (index, e.map(|e| Joined::Service(Box::new(e)))))
             .boxed();
             let pods = watcher::watcher(
                 namespaced_api::<Pod>(client.clone(), ns),
                 self.watch_config(Role::Pod),
             )
             .backoff(WatchBackoff::default())
-            .map(move |e| (index, e.map(Joined::Pod)))
+            .map(move |e| (index, e.map(|e| Joined::Pod(Box::new(e)))))
             .boxed();
             streams.extend([slices, services, pods]);
         }
@@ -345,9 +351,9 @@ impl KubernetesProvider {
                 next = events.next() => {
                     let Some((index, event)) = next else { return };
                     let changed = match event {
-                        Ok(Joined::Slice(e)) => slices.apply(index, e, |s| s),
-                        Ok(Joined::Service(e)) => services.apply(index, e, |s| service::service_labels(&s)),
-                        Ok(Joined::Pod(e)) => pods.apply(index, e, |mut p| {
+                        Ok(Joined::Slice(e)) => slices.apply(index, *e, |s| s),
+                        Ok(Joined::Service(e)) => services.apply(index, *e, |s| service::service_labels(&s)),
+                        Ok(Joined::Pod(e)) => pods.apply(index, *e, |mut p| {
                             // Kept for joins: what we never read goes.
                             p.metadata.managed_fields = None;
                             p
