@@ -75,23 +75,33 @@ fn write_config(dir: &Path, targets: &[String], receiver: Option<&StrictReceiver
 struct Replicas {
     dir: PathBuf,
     config: PathBuf,
-    /// Every member that may run, as `--cluster.peers` lists them.
+    /// Every member that may run, as `--cluster.peers` lists them (their addresses).
     peers: Vec<String>,
+    /// Their member ids (the addresses, or pod names with Kubernetes members).
+    ids: Vec<String>,
     replication_factor: usize,
     running: BTreeMap<usize, Process>,
+    /// Kubernetes mode: the kubeconfig of the fake API server.
+    kubeconfig: Option<PathBuf>,
+    /// Running replicas that are not members (their endpoint is not ready).
+    not_members: BTreeSet<usize>,
 }
 
 impl Replicas {
     fn new(dir: &Path, config: PathBuf, count: usize, replication_factor: usize) -> Replicas {
         let port = free_port();
+        let peers: Vec<String> = (0..count)
+            .map(|i| format!("127.0.0.{}:{port}", i + 2))
+            .collect();
         Replicas {
             dir: dir.to_path_buf(),
             config,
-            peers: (0..count)
-                .map(|i| format!("127.0.0.{}:{port}", i + 2))
-                .collect(),
+            ids: peers.clone(),
+            peers,
             replication_factor,
             running: BTreeMap::new(),
+            kubeconfig: None,
+            not_members: BTreeSet::new(),
         }
     }
 
@@ -100,22 +110,32 @@ impl Replicas {
     }
 
     fn start(&mut self, i: usize) {
-        let args = vec![
+        let mut args = vec![
             format!("--config.file={}", self.config.display()),
             format!("--web.listen-address={}", self.peers[i]),
             format!(
                 "--storage.path={}",
                 self.dir.join(format!("data-{i}")).display()
             ),
-            format!("--cluster.peers={}", self.peers.join(",")),
             format!("--cluster.replication-factor={}", self.replication_factor),
             "--cluster.handoff-timeout=15s".to_string(),
             "--log.level=debug".to_string(),
         ];
-        let process = Process::spawn(
+        let mut env = Vec::new();
+        match &self.kubeconfig {
+            Some(kubeconfig) => {
+                args.push("--cluster.peers=kubernetes".to_string());
+                args.push("--cluster.kubernetes.service=promshard".to_string());
+                args.push(format!("--cluster.advertise-address={}", self.ids[i]));
+                env.push(("KUBECONFIG".to_string(), kubeconfig.display().to_string()));
+            }
+            None => args.push(format!("--cluster.peers={}", self.peers.join(","))),
+        }
+        let process = Process::spawn_with_env(
             &format!("replica {i}"),
             promshard_bin(),
             &args,
+            &env,
             &self.dir.join(format!("replica-{i}.log")),
         );
         self.running.insert(i, process);
@@ -160,7 +180,7 @@ impl Replicas {
             for row in &rows {
                 let owned = row["owners"]
                     .as_array()
-                    .is_some_and(|o| o.iter().any(|m| m.as_str() == Some(self.address(i))));
+                    .is_some_and(|o| o.iter().any(|m| m.as_str() == Some(self.ids[i].as_str())));
                 let scraping = row["scraping"].as_str();
                 if owned != scraping.is_some() {
                     as_owned = false;
@@ -196,7 +216,12 @@ impl Replicas {
                         .and_then(|b| b["members"].as_array().map(Vec::len)),
                     Err(_) => None,
                 };
-                views_agree &= members == Some(self.running.len());
+                let expected = self
+                    .running
+                    .keys()
+                    .filter(|r| !self.not_members.contains(r))
+                    .count();
+                views_agree &= members == Some(expected);
             }
             let (scraping, as_owned) = self.scraping().await;
             let mut count: BTreeMap<&String, usize> = BTreeMap::new();
@@ -215,7 +240,11 @@ impl Replicas {
                 && scraping.len() == self.running.len()
                 && shadows == 0
                 && count.len() == targets
-                && count.values().all(|&c| c == self.replication_factor);
+                && count.values().all(|&c| c == self.replication_factor)
+                && self
+                    .not_members
+                    .iter()
+                    .all(|r| scraping.get(r).is_none_or(BTreeMap::is_empty));
             if steady {
                 return;
             }
@@ -465,4 +494,76 @@ async fn killed_replica_targets_are_taken_over_quickly() {
             "a target waited {worst} ms after the kill (bound {bound} ms)"
         );
     });
+}
+
+/// Issue 6 acceptance 3: members come from the EndpointSlices of the `promshard` Service on
+/// the fake API server (`--cluster.peers=kubernetes`, ids are pod names); marking one
+/// endpoint not ready moves its targets to the others by handoff: no gap, no rejection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_members_not_ready_endpoint_hands_over() {
+    use common::fake_k8s::{Backend, FakeK8s, Kind, endpoint_slice};
+    let k8s = FakeK8s::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\nusers:\n- name: test\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: test\n    namespace: monitoring\ncurrent-context: fake\n",
+            k8s.url()
+        ),
+    )
+    .expect("write kubeconfig");
+    let receiver = StrictReceiver::start().await;
+    receiver.accept_identical_repeats();
+    let targets = start_targets(30).await;
+    let config = write_config(dir.path(), &targets, Some(&receiver));
+    let mut replicas = Replicas::new(dir.path(), config, 3, 1);
+    replicas.kubeconfig = Some(kubeconfig);
+    replicas.ids = (0..3).map(|i| format!("promshard-{i}")).collect();
+    let slice = |not_ready: Option<usize>| {
+        let mut slice =
+            endpoint_slice("monitoring", "promshard-x7k2p", "promshard").port("web", 9090, "TCP");
+        for i in 0..3 {
+            let mut backend =
+                Backend::new(&format!("127.0.0.{}", i + 2)).pod(&format!("promshard-{i}"));
+            if not_ready == Some(i) {
+                backend = backend.not_ready();
+            }
+            slice = slice.backend(backend);
+        }
+        slice.build()
+    };
+    k8s.apply(Kind::EndpointSlice, slice(None));
+    for i in 0..3 {
+        replicas.start(i);
+    }
+    replicas.wait_steady(30, Duration::from_secs(30)).await;
+    let window_start = now_ms() + INTERVAL_MS;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (before, _) = replicas.scraping().await;
+    assert!(
+        before.get(&1).is_some_and(|loops| !loops.is_empty()),
+        "promshard-1 scraped nothing"
+    );
+
+    // promshard-1 fails its readiness probe: still a peer, no longer an owner.
+    k8s.apply(Kind::EndpointSlice, slice(Some(1)));
+    replicas.not_members.insert(1);
+    replicas.wait_steady(30, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let window_end = now_ms() - 3 * INTERVAL_MS;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    replicas.check_running();
+    let confirmed = self_metric(
+        replicas.address(0),
+        "promshard_cluster_handoffs_confirmed_total",
+    )
+    .await
+        + self_metric(
+            replicas.address(2),
+            "promshard_cluster_handoffs_confirmed_total",
+        )
+        .await;
+    assert!(confirmed >= 1.0, "no handoff confirmed");
+    check_no_gaps(&receiver, window_start, window_end, 30 * 7);
 }

@@ -135,9 +135,18 @@ struct Takeover {
     requested: bool,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Candidate {
+    address: String,
+    member: bool,
+}
+
 struct State {
-    /// Resolved peers (never this replica): id → `host:port` to reach it at.
-    candidates: BTreeMap<String, String>,
+    /// Resolved peers (never this replica): id → where to reach it and whether its source
+    /// lets it own targets (a not-ready Kubernetes endpoint is probed, not an owner).
+    candidates: BTreeMap<String, Candidate>,
+    /// Whether this replica's source lists it as an owner (always, but for Kubernetes).
+    self_member: bool,
     peers: HashMap<String, Peer>,
     ring: Arc<Ring>,
     /// Every candidate was probed once.
@@ -185,6 +194,7 @@ impl Cluster {
             client,
             state: Mutex::new(State {
                 candidates: BTreeMap::new(),
+                self_member: true,
                 peers: HashMap::new(),
                 ring,
                 probed_all: false,
@@ -365,17 +375,30 @@ impl Cluster {
         let resolved = resolve(&self.options.peers, &self.options.resolver)
             .await
             .map(|ids| {
-                let mut members: BTreeMap<String, String> =
-                    ids.into_iter().map(|id| (id.clone(), id)).collect();
+                let mut members: BTreeMap<String, Candidate> = ids
+                    .into_iter()
+                    .map(|id| {
+                        let candidate = Candidate {
+                            address: id.clone(),
+                            member: true,
+                        };
+                        (id, candidate)
+                    })
+                    .collect();
                 if let Some(peers) = kubernetes {
-                    members.extend(peers.members().unwrap_or_default());
+                    for (id, (address, member)) in peers.members().unwrap_or_default() {
+                        members.insert(id, Candidate { address, member });
+                    }
                 }
                 members
             });
         match resolved {
             Ok(mut members) => {
-                members.remove(&self.options.advertise);
+                let me = members.remove(&self.options.advertise);
                 let mut state = self.state.lock();
+                // Kubernetes decides whether this replica owns targets: only while its
+                // endpoint is ready.
+                state.self_member = kubernetes.is_none() || me.is_some_and(|c| c.member);
                 state.peers.retain(|id, _| members.contains_key(id));
                 state.candidates = members;
             }
@@ -492,7 +515,7 @@ impl Cluster {
             .lock()
             .candidates
             .get(id)
-            .cloned()
+            .map(|c| c.address.clone())
             .unwrap_or_else(|| id.to_string())
     }
 
@@ -501,10 +524,12 @@ impl Cluster {
         let mut members: Vec<String> = state
             .peers
             .iter()
-            .filter(|(_, p)| p.up && !p.leaving)
+            .filter(|(id, p)| {
+                p.up && !p.leaving && state.candidates.get(*id).is_some_and(|c| c.member)
+            })
             .map(|(id, _)| id.clone())
             .collect();
-        if !self.is_leaving() {
+        if !self.is_leaving() && state.self_member {
             members.push(self.options.advertise.clone());
         }
         let ring = Ring::new(members);

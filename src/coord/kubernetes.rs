@@ -1,8 +1,10 @@
 //! Members from the EndpointSlices of a (headless) Service: `--cluster.peers=kubernetes` with
-//! `--cluster.kubernetes.service=NAME`. Only ready, non-terminating endpoints are members (a
-//! pod that fails its readiness probe or is shutting down is not an owner); a member's id is
-//! its pod name (the endpoint's `targetRef`, else its hostname, else its address) and it is
-//! reached at the endpoint's address and this replica's web port.
+//! `--cluster.kubernetes.service=NAME`. Every endpoint is a peer (probed, its targets taken
+//! over by make-before-break handoffs), but only ready, non-terminating ones own targets: a pod
+//! that fails its readiness probe or is shutting down hands its targets over, and a replica
+//! whose own endpoint is not ready owns nothing. A member's id is its pod name (the
+//! endpoint's `targetRef`, else its hostname, else its address); it is reached at the
+//! endpoint's address and this replica's web port.
 //!
 //! The client is kube's inferred config: the in-cluster service account, or `KUBECONFIG`.
 
@@ -15,10 +17,17 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Member id → `address:port`, kept current by a watch; `None` until the first list.
+/// Every endpoint of the Service: id → (`address:port`, ready and not terminating), kept
+/// current by a watch; `None` until the first list. Endpoints that are not ready are still
+/// peers (probed, their scraped targets taken over) but own nothing.
+pub type Peers = BTreeMap<String, (String, bool)>;
+
+/// One endpoint: (id, (`address:port`, owner)).
+pub type Endpoint = (String, (String, bool));
+
 #[derive(Clone, Debug, Default)]
 pub struct KubernetesPeers {
-    members: Arc<Mutex<Option<BTreeMap<String, String>>>>,
+    members: Arc<Mutex<Option<Peers>>>,
 }
 
 impl KubernetesPeers {
@@ -44,8 +53,8 @@ impl KubernetesPeers {
             let mut stream = watcher::watcher(api, config)
                 .backoff(crate::sd::kubernetes::watch_backoff())
                 .boxed();
-            let mut slices: HashMap<String, Vec<(String, String)>> = HashMap::new();
-            let mut relisting: Option<HashMap<String, Vec<(String, String)>>> = None;
+            let mut slices: HashMap<String, Vec<Endpoint>> = HashMap::new();
+            let mut relisting: Option<HashMap<String, Vec<Endpoint>>> = None;
             while let Some(event) = stream.next().await {
                 let changed = match event {
                     Ok(Event::Init) => {
@@ -73,8 +82,7 @@ impl KubernetesPeers {
                     }
                 };
                 if changed {
-                    let all: BTreeMap<String, String> =
-                        slices.values().flatten().cloned().collect();
+                    let all: Peers = slices.values().flatten().cloned().collect();
                     *members.lock() = Some(all);
                 }
             }
@@ -82,8 +90,8 @@ impl KubernetesPeers {
         Ok(peers)
     }
 
-    /// The members now; `None` before the first list.
-    pub fn members(&self) -> Option<BTreeMap<String, String>> {
+    /// The endpoints now; `None` before the first list.
+    pub fn members(&self) -> Option<Peers> {
         self.members.lock().clone()
     }
 }
@@ -95,18 +103,16 @@ fn key(slice: &EndpointSlice) -> String {
     )
 }
 
-/// (id, `address:port`) of every ready, non-terminating endpoint of a slice.
-pub fn ready_members(slice: &EndpointSlice, port: u16) -> Vec<(String, String)> {
+/// (id, (`address:port`, ready and not terminating)) of every endpoint of a slice.
+pub fn ready_members(slice: &EndpointSlice, port: u16) -> Vec<Endpoint> {
     slice
         .endpoints
         .iter()
-        .filter(|e| {
+        .filter_map(|e| {
             let conditions = e.conditions.as_ref();
             // Unknown readiness counts as ready, as Kubernetes says.
-            conditions.and_then(|c| c.ready).unwrap_or(true)
-                && !conditions.and_then(|c| c.terminating).unwrap_or(false)
-        })
-        .filter_map(|e| {
+            let member = conditions.and_then(|c| c.ready).unwrap_or(true)
+                && !conditions.and_then(|c| c.terminating).unwrap_or(false);
             let address = e.addresses.first()?;
             let id = e
                 .target_ref
@@ -114,10 +120,8 @@ pub fn ready_members(slice: &EndpointSlice, port: u16) -> Vec<(String, String)> 
                 .and_then(|r| r.name.clone())
                 .or_else(|| e.hostname.clone())
                 .unwrap_or_else(|| address.clone());
-            Some((
-                id,
-                crate::sd::kubernetes::pod::join_host_port(address, &port.to_string()),
-            ))
+            let address = crate::sd::kubernetes::pod::join_host_port(address, &port.to_string());
+            Some((id, (address, member)))
         })
         .collect()
 }
@@ -127,7 +131,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_ready_non_terminating_endpoints_by_pod_name() {
+    fn every_endpoint_by_pod_name_owners_only_when_ready_and_not_terminating() {
         let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "promshard-x", "namespace": "monitoring"},
             "addressType": "IPv4",
@@ -140,12 +144,16 @@ mod tests {
             ]
         }))
         .unwrap();
+        let entry =
+            |id: &str, address: &str, member: bool| (id.to_string(), (address.to_string(), member));
         assert_eq!(
             ready_members(&slice, 9090),
             [
-                ("promshard-0".to_string(), "10.0.0.1:9090".to_string()),
-                ("promshard-3".to_string(), "10.0.0.4:9090".to_string()),
-                ("fd00::5".to_string(), "[fd00::5]:9090".to_string()),
+                entry("promshard-0", "10.0.0.1:9090", true),
+                entry("promshard-1", "10.0.0.2:9090", false),
+                entry("promshard-2", "10.0.0.3:9090", false),
+                entry("promshard-3", "10.0.0.4:9090", true),
+                entry("fd00::5", "[fd00::5]:9090", true),
             ]
         );
     }

@@ -40,10 +40,22 @@ impl Drop for Process {
 
 impl Process {
     pub fn spawn(name: &str, program: &str, args: &[String], log: &Path) -> Process {
+        Self::spawn_with_env(name, program, args, &[], log)
+    }
+
+    /// [`Process::spawn`] with extra environment variables.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &str,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Process {
         let out = std::fs::File::create(log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
