@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::fake_k8s::{Backend, FakeK8s, Kind, endpoint_slice, ingress, node, pod, service};
+use common::fake_k8s::{
+    Backend, FakeK8s, Kind, endpoint_slice, endpoints, ingress, node, pod, service,
+};
 use common::{Process, free_port, require_program, start_promshard};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -103,6 +105,20 @@ fn populate(k8s: &FakeK8s) {
     }
     slice = slice.backend(Backend::new("10.9.9.9").hostname("external"));
     k8s.apply(Kind::EndpointSlice, slice.build());
+    // The same backends as a (legacy) Endpoints object.
+    let mut legacy = endpoints("shop", "api")
+        .port("http", 9091, "TCP")
+        .port("admin", 7000, "TCP");
+    for i in 0..6 {
+        let mut backend = Backend::new(&format!("10.1.0.{}", i + 10))
+            .pod(&format!("metrics-{i}"))
+            .node("node-1");
+        if i == 4 {
+            backend = backend.not_ready();
+        }
+        legacy = legacy.backend(backend);
+    }
+    k8s.apply(Kind::Endpoints, legacy.build());
     k8s.apply(
         Kind::Service,
         service("ops", "db")
@@ -179,6 +195,7 @@ fn config(api_server: &str) -> String {
         ("nodes", sd("node", "")),
         ("ingresses", sd("ingress", "")),
         ("endpointslices", sd("endpointslice", "")),
+        ("endpoints", sd("endpoints", "")),
     ];
     for (job, body) in jobs {
         config.push_str(&format!("  - job_name: {job}\n{body}"));
@@ -308,7 +325,7 @@ async fn discovery_matches_vmagent() {
             discovered.remove("cluster");
             // vmagent adds the service's cluster IP and type to endpoint targets; Prometheus
             // gives them only the service's name, labels and annotations.
-            if job == "endpointslices" {
+            if job == "endpointslices" || job == "endpoints" {
                 discovered.remove("__meta_kubernetes_service_cluster_ip");
                 discovered.remove("__meta_kubernetes_service_type");
             }
@@ -348,7 +365,7 @@ async fn discovery_matches_vmagent() {
             ours_discovered.remove(*name);
         }
         // vmagent sets it for the pod role only.
-        if key.0 == "endpointslices" {
+        if key.0 == "endpointslices" || key.0 == "endpoints" {
             ours_discovered.remove("__meta_kubernetes_pod_container_init");
         }
         if &ours_discovered != vm_discovered {
@@ -404,6 +421,22 @@ async fn discovery_matches_vmagent() {
             .filter(|(_, d)| d.contains_key("__meta_kubernetes_pod_name"))
             .count(),
         12
+    );
+    let legacy: Vec<_> = ours_targets
+        .iter()
+        .filter(|((job, _), _)| job == "endpoints")
+        .collect();
+    assert_eq!(legacy.len(), 12);
+    assert_eq!(
+        legacy
+            .iter()
+            .filter(|(_, d)| d
+                .get("__meta_kubernetes_endpoint_ready")
+                .map(String::as_str)
+                == Some("false"))
+            .count(),
+        2,
+        "one not-ready address × 2 ports"
     );
     let seed: Vec<_> = ours_targets
         .keys()

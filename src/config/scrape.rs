@@ -12,7 +12,7 @@ use super::section::{
 use super::{ByteSize, PromDuration};
 use crate::labels::ValidationScheme;
 use crate::relabel::RelabelConfig;
-use crate::sd::kubernetes::{KubernetesSdConfig, Role as KubernetesRole};
+use crate::sd::kubernetes::KubernetesSdConfig;
 use crate::sd::{DnsSdConfig, FileSdConfig, HttpSdConfig, SdConfigs, StaticConfig};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
@@ -370,16 +370,6 @@ impl RawScrapeConfig {
         let mut kubernetes_sd_configs = Vec::new();
         for entry in std::mem::take(&mut self.kubernetes_sd_configs.0) {
             let mut kc = entry.value;
-            // Built so far: every role but endpoints, without attach_metadata.
-            if kc.role == KubernetesRole::Endpoints {
-                return Err((
-                    Position::of(&entry.referenced),
-                    format!(
-                        "kubernetes_sd_configs role {:?} is not implemented in promshard yet (use endpointslice)",
-                        kc.role.as_str()
-                    ),
-                ));
-            }
             if kc.attach_metadata != Default::default() {
                 return Err((
                     Position::of(&entry.referenced),

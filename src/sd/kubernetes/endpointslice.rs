@@ -213,7 +213,7 @@ type ContainerPort<'a> = (
 );
 
 /// Every container port of a pod (containers, then init containers), with the container.
-fn containers(pod: &Pod) -> impl Iterator<Item = ContainerPort<'_>> {
+pub(crate) fn containers(pod: &Pod) -> impl Iterator<Item = ContainerPort<'_>> {
     let spec = pod.spec.as_ref();
     let regular = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
     let init = spec
@@ -232,7 +232,7 @@ fn containers(pod: &Pod) -> impl Iterator<Item = ContainerPort<'_>> {
         })
 }
 
-fn container_labels(
+pub(crate) fn container_labels(
     target: &mut Labels,
     container: &k8s_openapi::api::core::v1::Container,
     port: &k8s_openapi::api::core::v1::ContainerPort,

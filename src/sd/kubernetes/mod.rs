@@ -10,10 +10,11 @@
 //! Client: `api_server` with the entry's HTTP client settings (basic auth, authorization,
 //! TLS files, proxy, headers), or `kubeconfig_file`, or the in-cluster service account.
 //!
-//! Roles: pod, service, node, ingress, endpointslice. Endpoints and `attach_metadata` are
-//! rejected when the config loads until they are built.
+//! Roles: all (pod, service, endpoints, endpointslice, node, ingress). `attach_metadata` is
+//! rejected when the config loads until it is built.
 
 pub mod config;
+pub mod endpoints;
 pub mod endpointslice;
 pub mod ingress;
 pub mod node;
@@ -249,10 +250,11 @@ impl<T> ObjectStore<T> {
     }
 }
 
-/// One event of the watches the endpointslice role joins.
+/// One event of the watches the endpoints roles join.
 enum Joined {
     // Boxed: the objects are large and differ in size.
     Slice(Box<Event<k8s_openapi::api::discovery::v1::EndpointSlice>>),
+    Endpoints(Box<Event<k8s_openapi::api::core::v1::Endpoints>>),
     Service(Box<Event<k8s_openapi::api::core::v1::Service>>),
     Pod(Box<Event<Pod>>),
 }
@@ -304,8 +306,8 @@ impl KubernetesProvider {
         config
     }
 
-    /// The endpointslice role: slices, services and pods watched in every namespace, slices
-    /// rebuilt whenever any of them changes.
+    /// The endpointslice and endpoints roles: slices (or Endpoints), services and pods
+    /// watched in every namespace, every group rebuilt whenever any of them changes.
     async fn run_endpointslices(
         &self,
         client: kube::Client,
@@ -317,13 +319,23 @@ impl KubernetesProvider {
         let mut streams = Vec::new();
         for (index, namespace) in namespaces.iter().enumerate() {
             let ns = namespace.as_deref();
-            let slices = watcher::watcher(
-                namespaced_api::<EndpointSlice>(client.clone(), ns),
-                self.watch_config(Role::EndpointSlice),
-            )
-            .backoff(WatchBackoff::default())
-            .map(move |e| (index, e.map(|e| Joined::Slice(Box::new(e)))))
-            .boxed();
+            let main = if self.config.role == Role::Endpoints {
+                watcher::watcher(
+                    namespaced_api::<k8s_openapi::api::core::v1::Endpoints>(client.clone(), ns),
+                    self.watch_config(Role::Endpoints),
+                )
+                .backoff(WatchBackoff::default())
+                .map(move |e| (index, e.map(|e| Joined::Endpoints(Box::new(e)))))
+                .boxed()
+            } else {
+                watcher::watcher(
+                    namespaced_api::<EndpointSlice>(client.clone(), ns),
+                    self.watch_config(Role::EndpointSlice),
+                )
+                .backoff(WatchBackoff::default())
+                .map(move |e| (index, e.map(|e| Joined::Slice(Box::new(e)))))
+                .boxed()
+            };
             let services = watcher::watcher(
                 namespaced_api::<Service>(client.clone(), ns),
                 self.watch_config(Role::Service),
@@ -338,10 +350,12 @@ impl KubernetesProvider {
             .backoff(WatchBackoff::default())
             .map(move |e| (index, e.map(|e| Joined::Pod(Box::new(e)))))
             .boxed();
-            streams.extend([slices, services, pods]);
+            streams.extend([main, services, pods]);
         }
         let mut events = futures::stream::select_all(streams);
         let mut slices: ObjectStore<EndpointSlice> = ObjectStore::default();
+        let mut endpoints: ObjectStore<k8s_openapi::api::core::v1::Endpoints> =
+            ObjectStore::default();
         let mut services: ObjectStore<Labels> = ObjectStore::default();
         let mut pods: ObjectStore<Pod> = ObjectStore::default();
         let mut dirty = false;
@@ -352,6 +366,7 @@ impl KubernetesProvider {
                     let Some((index, event)) = next else { return };
                     let changed = match event {
                         Ok(Joined::Slice(e)) => slices.apply(index, *e, |s| s),
+                        Ok(Joined::Endpoints(e)) => endpoints.apply(index, *e, |e| e),
                         Ok(Joined::Service(e)) => services.apply(index, *e, |s| service::service_labels(&s)),
                         Ok(Joined::Pod(e)) => pods.apply(index, *e, |mut p| {
                             // Kept for joins: what we never read goes.
@@ -376,6 +391,9 @@ impl KubernetesProvider {
                         .objects
                         .values()
                         .map(|(_, slice)| endpointslice::endpointslice_group(slice, &service_labels, &pod))
+                        .chain(endpoints.objects.values().map(|(_, e)| {
+                            endpoints::endpoints_group(e, &service_labels, &pod)
+                        }))
                         .collect();
                     groups.sort_by(|a, b| a.source.cmp(&b.source));
                     if !sender.send(groups).await {
@@ -479,12 +497,9 @@ impl KubernetesProvider {
                 self.run_endpointslices(client, namespaces, &mut sender)
                     .await
             }
-            // Rejected when the config loads.
             Role::Endpoints => {
-                tracing::error!(
-                    role = "endpoints",
-                    "Kubernetes discovery role not implemented"
-                );
+                self.run_endpointslices(client, namespaces, &mut sender)
+                    .await
             }
         }
     }
