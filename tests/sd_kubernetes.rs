@@ -196,6 +196,10 @@ fn config(api_server: &str) -> String {
         ("ingresses", sd("ingress", "")),
         ("endpointslices", sd("endpointslice", "")),
         ("endpoints", sd("endpoints", "")),
+        (
+            "pods-with-node",
+            sd("pod", "        attach_metadata:\n          node: true\n"),
+        ),
     ];
     for (job, body) in jobs {
         config.push_str(&format!("  - job_name: {job}\n{body}"));
@@ -422,6 +426,21 @@ async fn discovery_matches_vmagent() {
             .count(),
         12
     );
+    // attach_metadata node: the node's labels on the pods scheduled on it.
+    let with_node: Vec<_> = ours_targets
+        .iter()
+        .filter(|((job, _), d)| {
+            job == "pods-with-node"
+                && d.get("__meta_kubernetes_pod_node_name").map(String::as_str) == Some("node-1")
+        })
+        .collect();
+    assert!(!with_node.is_empty());
+    assert!(with_node.iter().all(|(_, d)| {
+        d.get("__meta_kubernetes_node_label_kubernetes_io_os")
+            .map(String::as_str)
+            == Some("linux")
+            && d.get("__meta_kubernetes_node_name").map(String::as_str) == Some("node-1")
+    }));
     let legacy: Vec<_> = ours_targets
         .iter()
         .filter(|((job, _), _)| job == "endpoints")

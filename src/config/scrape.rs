@@ -370,10 +370,11 @@ impl RawScrapeConfig {
         let mut kubernetes_sd_configs = Vec::new();
         for entry in std::mem::take(&mut self.kubernetes_sd_configs.0) {
             let mut kc = entry.value;
-            if kc.attach_metadata != Default::default() {
+            let workloads = &kc.attach_metadata;
+            if workloads.deployment || workloads.job || workloads.cronjob {
                 return Err((
                     Position::of(&entry.referenced),
-                    "kubernetes_sd_configs attach_metadata is not implemented in promshard yet"
+                    "kubernetes_sd_configs attach_metadata deployment, job and cronjob are not implemented in promshard yet (node and namespace are)"
                         .to_string(),
                 ));
             }

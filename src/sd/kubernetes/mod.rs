@@ -10,13 +10,15 @@
 //! Client: `api_server` with the entry's HTTP client settings (basic auth, authorization,
 //! TLS files, proxy, headers), or `kubeconfig_file`, or the in-cluster service account.
 //!
-//! Roles: all (pod, service, endpoints, endpointslice, node, ingress). `attach_metadata` is
-//! rejected when the config loads until it is built.
+//! Roles: all (pod, service, endpoints, endpointslice, node, ingress), with `attach_metadata`
+//! node and namespace ([`metadata`]); deployment, job and cronjob are rejected when the config
+//! loads until they are built.
 
 pub mod config;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod ingress;
+pub mod metadata;
 pub mod node;
 pub mod pod;
 pub mod service;
@@ -353,6 +355,10 @@ impl KubernetesProvider {
             streams.extend([main, services, pods]);
         }
         let mut events = futures::stream::select_all(streams);
+        let metadata =
+            metadata::Metadata::start(&client, &self.config.attach_metadata, self.config.role);
+        let mut metadata_changed = metadata.subscribe();
+        let mut metadata_open = true;
         let mut slices: ObjectStore<EndpointSlice> = ObjectStore::default();
         let mut endpoints: ObjectStore<k8s_openapi::api::core::v1::Endpoints> =
             ObjectStore::default();
@@ -383,6 +389,14 @@ impl KubernetesProvider {
                         send_at = tokio::time::Instant::now() + DEBOUNCE;
                     }
                 }
+                changed = metadata_changed.changed(), if metadata_open => {
+                    if changed.is_err() {
+                        metadata_open = false;
+                    } else if !dirty {
+                        dirty = true;
+                        send_at = tokio::time::Instant::now() + DEBOUNCE;
+                    }
+                }
                 _ = tokio::time::sleep_until(send_at), if dirty => {
                     dirty = false;
                     let service_labels = |key: &str| services.get(key);
@@ -396,6 +410,9 @@ impl KubernetesProvider {
                         }))
                         .collect();
                     groups.sort_by(|a, b| a.source.cmp(&b.source));
+                    for group in &mut groups {
+                        metadata.enrich(self.config.role, group);
+                    }
                     if !sender.send(groups).await {
                         return;
                     }
@@ -537,6 +554,10 @@ impl KubernetesProvider {
                 .boxed()
         });
         let mut events = futures::stream::select_all(streams);
+        let metadata =
+            metadata::Metadata::start(&client, &self.config.attach_metadata, self.config.role);
+        let mut metadata_changed = metadata.subscribe();
+        let mut metadata_open = true;
         // Per namespace: the groups by source, and those of a relist in progress.
         let mut groups: Vec<BTreeMap<String, TargetGroup>> =
             vec![BTreeMap::new(); namespaces.len()];
@@ -582,9 +603,20 @@ impl KubernetesProvider {
                         }
                     }
                 }
+                changed = metadata_changed.changed(), if metadata_open => {
+                    if changed.is_err() {
+                        metadata_open = false;
+                    } else if !dirty {
+                        dirty = true;
+                        send_at = tokio::time::Instant::now() + DEBOUNCE;
+                    }
+                }
                 _ = tokio::time::sleep_until(send_at), if dirty => {
                     dirty = false;
-                    let all: Vec<TargetGroup> = groups.iter().flat_map(|g| g.values().cloned()).collect();
+                    let mut all: Vec<TargetGroup> = groups.iter().flat_map(|g| g.values().cloned()).collect();
+                    for group in &mut all {
+                        metadata.enrich(self.config.role, group);
+                    }
                     if !sender.send(all).await {
                         return;
                     }
