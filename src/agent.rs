@@ -162,6 +162,8 @@ fn cluster_options(flags: &Flags) -> Result<Option<ClusterOptions>, AgentError> 
         kubernetes_namespace: (!flags.cluster_kubernetes_namespace.is_empty())
             .then(|| flags.cluster_kubernetes_namespace.clone()),
         peer_port: listen_port.unwrap_or(9090),
+        max_series: flags.shard_max_series,
+        balance_epsilon: flags.shard_balance_epsilon,
     }))
 }
 

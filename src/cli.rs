@@ -112,6 +112,13 @@ pub struct Flags {
     /// On SIGTERM, how long to keep scraping while peers take the targets over.
     #[arg(long = "cluster.handoff-timeout", default_value = "20s", value_parser = PromDuration::parse)]
     pub cluster_handoff_timeout: PromDuration,
+    /// Series-aware balancing (with a cluster and replication factor 1): the most series one
+    /// replica should hold; 0 turns balancing off (plain rendezvous hashing).
+    #[arg(long = "shard.max-series", default_value_t = 0)]
+    pub shard_max_series: u64,
+    /// Balance tolerance ε: no replica's series above (1+ε)·mean.
+    #[arg(long = "shard.balance-epsilon", default_value_t = 0.1)]
+    pub shard_balance_epsilon: f64,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -192,6 +199,11 @@ impl Flags {
             (
                 "cluster.handoff-timeout".into(),
                 self.cluster_handoff_timeout.to_string(),
+            ),
+            ("shard.max-series".into(), self.shard_max_series.to_string()),
+            (
+                "shard.balance-epsilon".into(),
+                self.shard_balance_epsilon.to_string(),
             ),
             ("log.level".into(), level.into()),
             ("log.format".into(), format.into()),

@@ -95,7 +95,6 @@ struct TargetsBody {
 
 async fn targets(State(cluster): State<Arc<Cluster>>) -> Response {
     let ring = cluster.ring();
-    let r = cluster.replication_factor();
     let mut rows: Vec<TargetRow> = cluster
         .scrape_targets()
         .into_iter()
@@ -103,11 +102,7 @@ async fn targets(State(cluster): State<Arc<Cluster>>) -> Response {
             loop_key: hex(t.loop_key),
             target_key: hex(t.target_key),
             job: t.job,
-            owners: ring
-                .owners(t.target_key, r)
-                .into_iter()
-                .map(|i| ring.members()[i].clone())
-                .collect(),
+            owners: cluster.owners_of(&ring, t.loop_key, t.target_key),
             scraping: t.writing.map(|w| match w {
                 Writing::All => "write".to_string(),
                 Writing::Nothing => "shadow".to_string(),

@@ -57,6 +57,10 @@ pub struct ClusterOptions {
     pub kubernetes_service: Option<String>,
     pub kubernetes_namespace: Option<String>,
     pub peer_port: u16,
+    /// Series-aware balancing ([`super::balance`]) when > 0 (with one owner per target):
+    /// the most series a member should hold, and the balance tolerance ε.
+    pub max_series: u64,
+    pub balance_epsilon: f64,
 }
 
 /// `GET /api/v1/cluster/state`: what a peer probe learns.
@@ -78,6 +82,10 @@ pub struct PeerScraping {
     pub member: String,
     pub version: String,
     pub loops: Vec<String>,
+    /// Series of each loop's last successful scrape (after metric relabeling), in `loops`
+    /// order; what balancing weighs targets by.
+    #[serde(default)]
+    pub series: Vec<u64>,
 }
 
 /// `POST /api/v1/cluster/handoff`: `from` asks for the loop `loop_key` (hex).
@@ -125,7 +133,12 @@ struct Peer {
     leaving: bool,
     scraping_version: String,
     scraping: Arc<HashSet<u64>>,
+    /// Series per loop it scrapes (balancing weights).
+    series: Arc<HashMap<u64, u64>>,
 }
+
+/// A peer's scraping list: its version, the loops, their series counts.
+type ScrapingList = (String, HashSet<u64>, HashMap<u64, u64>);
 
 /// A takeover this replica runs: its shadow loop, and from whom.
 #[derive(Debug)]
@@ -152,6 +165,8 @@ struct State {
     /// Every candidate was probed once.
     probed_all: bool,
     takeovers: HashMap<u64, Takeover>,
+    /// With balancing: the owner of each loop as the last reconcile placed it.
+    balanced_owners: Arc<HashMap<u64, String>>,
 }
 
 pub struct Cluster {
@@ -199,6 +214,7 @@ impl Cluster {
                 ring,
                 probed_all: false,
                 takeovers: HashMap::new(),
+                balanced_owners: Arc::default(),
             }),
             leaving: AtomicBool::new(false),
             metrics: ClusterMetrics::default(),
@@ -247,12 +263,21 @@ impl Cluster {
         }
     }
 
-    fn scraping_version(&self) -> (u64, Vec<u64>) {
-        let mut loops = self.scrape.scraping();
+    /// The loops run here with their series counts, and a version that changes when the set
+    /// changes or a count moves to another balancing bucket (not on every scrape).
+    fn scraping_version(&self) -> (u64, Vec<(u64, u64)>) {
+        let mut loops: Vec<(u64, u64)> = self
+            .scrape
+            .targets()
+            .into_iter()
+            .filter(|t| t.writing.is_some())
+            .map(|t| (t.loop_key, t.series))
+            .collect();
         loops.sort_unstable();
-        let mut bytes = Vec::with_capacity(loops.len() * 8);
-        for key in &loops {
+        let mut bytes = Vec::with_capacity(loops.len() * 16);
+        for (key, series) in &loops {
             bytes.extend_from_slice(&key.to_le_bytes());
+            bytes.extend_from_slice(&super::balance::bucket(*series).to_le_bytes());
         }
         (xxhash_rust::xxh3::xxh3_64(&bytes), loops)
     }
@@ -262,7 +287,8 @@ impl Cluster {
         PeerScraping {
             member: self.options.advertise.clone(),
             version: hex(version),
-            loops: loops.into_iter().map(hex).collect(),
+            series: loops.iter().map(|(_, s)| *s).collect(),
+            loops: loops.into_iter().map(|(k, _)| hex(k)).collect(),
         }
     }
 
@@ -436,6 +462,7 @@ impl Cluster {
                 leaving: false,
                 scraping_version: String::new(),
                 scraping: Arc::default(),
+                series: Arc::default(),
             });
             match result {
                 Ok((answer, scraping)) => {
@@ -445,9 +472,10 @@ impl Cluster {
                     peer.up = true;
                     peer.failures = 0;
                     peer.leaving = answer.leaving;
-                    if let Some((version, loops)) = scraping {
+                    if let Some((version, loops, series)) = scraping {
                         peer.scraping_version = version;
                         peer.scraping = Arc::new(loops);
+                        peer.series = Arc::new(series);
                     }
                 }
                 Err(error) => {
@@ -456,6 +484,7 @@ impl Cluster {
                         tracing::warn!(peer = %id, %error, "peer gone");
                         peer.up = false;
                         peer.scraping = Arc::default();
+                        peer.series = Arc::default();
                         peer.scraping_version.clear();
                     }
                 }
@@ -467,7 +496,7 @@ impl Cluster {
     }
 
     /// One probe: the peer's state, and its scraping list when the version changed.
-    async fn probe(&self, id: &str) -> Result<(PeerState, Option<(String, HashSet<u64>)>), String> {
+    async fn probe(&self, id: &str) -> Result<(PeerState, Option<ScrapingList>), String> {
         let known_version = self
             .state
             .lock()
@@ -486,8 +515,14 @@ impl Cluster {
             return Ok((answer, None));
         }
         let list: PeerScraping = self.get_json(id, "/api/v1/cluster/scraping").await?;
-        let loops = list.loops.iter().filter_map(|k| parse_hex(k)).collect();
-        Ok((answer, Some((list.version, loops))))
+        let keys: Vec<Option<u64>> = list.loops.iter().map(|k| parse_hex(k)).collect();
+        let loops = keys.iter().flatten().copied().collect();
+        let series = keys
+            .iter()
+            .zip(&list.series)
+            .filter_map(|(k, s)| Some(((*k)?, *s)))
+            .collect();
+        Ok((answer, Some((list.version, loops, series))))
     }
 
     /// GETs `path` from member `id` as JSON (peer client: probe timeout).
@@ -547,13 +582,80 @@ impl Cluster {
             .store(state.ring.view_hash(), Ordering::Relaxed);
     }
 
+    /// The series-aware placement of every active target over `ring` (the same on every
+    /// member with the same view): weights from the published series counts (ours for our
+    /// loops), each target preferring the member that scrapes it now.
+    fn balance(
+        &self,
+        ring: &Ring,
+        me: usize,
+        targets: &[crate::scrape::manager::TargetEntry],
+        scrapers: &[(String, Arc<HashSet<u64>>)],
+        peer_series: &[Arc<HashMap<u64, u64>>],
+    ) -> super::balance::Assignment {
+        use super::balance::{Weighted, assign};
+        let weighted: Vec<Weighted> = targets
+            .iter()
+            .map(|t| {
+                let own = matches!(t.writing, Some(Writing::All | Writing::After(_)));
+                let series = if own {
+                    Some(t.series)
+                } else {
+                    peer_series.iter().find_map(|s| s.get(&t.loop_key).copied())
+                };
+                let current = if own {
+                    Some(me as u32)
+                } else {
+                    scrapers
+                        .iter()
+                        .filter(|(_, loops)| loops.contains(&t.loop_key))
+                        .find_map(|(id, _)| ring.index_of(id))
+                        .map(|i| i as u32)
+                };
+                Weighted {
+                    key: t.target_key,
+                    // 0: not scraped successfully yet, weighs as the mean target.
+                    series: series.filter(|&s| s > 0),
+                    current,
+                }
+            })
+            .collect();
+        let assignment = assign(
+            ring,
+            &weighted,
+            self.options.max_series,
+            self.options.balance_epsilon,
+        );
+        let owners: HashMap<u64, String> = targets
+            .iter()
+            .zip(&assignment.owners)
+            .map(|(t, &o)| (t.loop_key, ring.members()[o as usize].clone()))
+            .collect();
+        self.state.lock().balanced_owners = Arc::new(owners);
+        assignment
+    }
+
+    /// The owners of a target: its balanced placement, or its top R HRW members.
+    pub fn owners_of(&self, ring: &Ring, loop_key: u64, target_key: u64) -> Vec<String> {
+        if self.options.max_series > 0
+            && self.options.replication_factor <= 1
+            && let Some(owner) = self.state.lock().balanced_owners.get(&loop_key)
+        {
+            return vec![owner.clone()];
+        }
+        ring.owners(target_key, self.options.replication_factor)
+            .into_iter()
+            .map(|i| ring.members()[i].clone())
+            .collect()
+    }
+
     /// Starts what this replica owns and nobody scrapes, shadows and takes over what it owns
     /// and a peer scrapes, and drops shadows of targets it no longer owns.
     async fn reconcile(&self) {
         if self.is_leaving() {
             return;
         }
-        let (ring, scrapers, probed_all) = {
+        let (ring, scrapers, peer_series, probed_all) = {
             let state = self.state.lock();
             let scrapers: Vec<(String, Arc<HashSet<u64>>)> = state
                 .peers
@@ -561,7 +663,13 @@ impl Cluster {
                 .filter(|(_, p)| p.up)
                 .map(|(id, p)| (id.clone(), p.scraping.clone()))
                 .collect();
-            (state.ring.clone(), scrapers, state.probed_all)
+            let series: Vec<Arc<HashMap<u64, u64>>> = state
+                .peers
+                .values()
+                .filter(|p| p.up)
+                .map(|p| p.series.clone())
+                .collect();
+            (state.ring.clone(), scrapers, series, state.probed_all)
         };
         // Replicas started together must see each other before any starts a target, or
         // each would scrape everything for a moment (and write its slots twice).
@@ -575,11 +683,16 @@ impl Cluster {
         };
         let r = self.options.replication_factor.max(1);
         let targets = self.scrape.targets();
+        let balanced = (self.options.max_series > 0 && r == 1)
+            .then(|| self.balance(&ring, me, &targets, &scrapers, &peer_series));
         let mut owned = 0u64;
         let mut owned_series = 0u64;
         let mut requests = Vec::new();
-        for target in &targets {
-            let owners = ring.owners(target.target_key, r);
+        for (index, target) in targets.iter().enumerate() {
+            let owners = match &balanced {
+                Some(assignment) => vec![assignment.owners[index] as usize],
+                None => ring.owners(target.target_key, r),
+            };
             let mine = owners.contains(&me);
             if mine {
                 owned += 1;
