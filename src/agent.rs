@@ -164,6 +164,10 @@ fn cluster_options(flags: &Flags) -> Result<Option<ClusterOptions>, AgentError> 
         peer_port: listen_port.unwrap_or(9090),
         max_series: flags.shard_max_series,
         balance_epsilon: flags.shard_balance_epsilon,
+        min_replicas: flags.shard_min_replicas,
+        max_replicas: flags.shard_max_replicas,
+        statefulset: (!flags.shard_statefulset.is_empty()).then(|| flags.shard_statefulset.clone()),
+        scale_down_delay: flags.shard_scale_down_delay.0,
     }))
 }
 

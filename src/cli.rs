@@ -119,6 +119,18 @@ pub struct Flags {
     /// Balance tolerance ε: no replica's series above (1+ε)·mean.
     #[arg(long = "shard.balance-epsilon", default_value_t = 0.1)]
     pub shard_balance_epsilon: f64,
+    /// Autoscaling: fewest and most replicas the series may ask for (max 0: no bound).
+    #[arg(long = "shard.min-replicas", default_value_t = 1)]
+    pub shard_min_replicas: u32,
+    #[arg(long = "shard.max-replicas", default_value_t = 0)]
+    pub shard_max_replicas: u32,
+    /// The StatefulSet whose scale subresource the first member patches (namespace:
+    /// --cluster.kubernetes.namespace or the client's); empty: only the metric.
+    #[arg(long = "shard.statefulset", default_value = "")]
+    pub shard_statefulset: String,
+    /// How long the series must ask for fewer replicas before scaling down.
+    #[arg(long = "shard.scale-down-delay", default_value = "10m", value_parser = PromDuration::parse)]
+    pub shard_scale_down_delay: PromDuration,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -204,6 +216,19 @@ impl Flags {
             (
                 "shard.balance-epsilon".into(),
                 self.shard_balance_epsilon.to_string(),
+            ),
+            (
+                "shard.min-replicas".into(),
+                self.shard_min_replicas.to_string(),
+            ),
+            (
+                "shard.max-replicas".into(),
+                self.shard_max_replicas.to_string(),
+            ),
+            ("shard.statefulset".into(), self.shard_statefulset.clone()),
+            (
+                "shard.scale-down-delay".into(),
+                self.shard_scale_down_delay.to_string(),
             ),
             ("log.level".into(), level.into()),
             ("log.format".into(), format.into()),

@@ -385,7 +385,17 @@ impl Collector for ClusterCollector {
         };
         let m = &cluster.metrics;
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let gauges: [(&str, &str, i64); 4] = [
+        let gauges: [(&str, &str, i64); 6] = [
+            (
+                "cluster_desired_replicas",
+                "Replicas the cluster's series need at --shard.max-series each (for HPA users)",
+                read(&m.desired_replicas) as i64,
+            ),
+            (
+                "cluster_total_series",
+                "Series of every active target, as balancing counts them",
+                read(&m.total_series) as i64,
+            ),
             (
                 "cluster_members",
                 "Members in this replica's view (itself included unless leaving)",

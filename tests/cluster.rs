@@ -85,8 +85,9 @@ struct Replicas {
     kubeconfig: Option<PathBuf>,
     /// Running replicas that are not members (their endpoint is not ready).
     not_members: BTreeSet<usize>,
-    /// More flags for every replica.
+    /// More flags and environment for every replica.
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
 }
 
 impl Replicas {
@@ -105,6 +106,7 @@ impl Replicas {
             kubeconfig: None,
             not_members: BTreeSet::new(),
             extra_args: Vec::new(),
+            extra_env: Vec::new(),
         }
     }
 
@@ -125,7 +127,7 @@ impl Replicas {
             "--log.level=debug".to_string(),
         ];
         args.extend(self.extra_args.iter().cloned());
-        let mut env = Vec::new();
+        let mut env = self.extra_env.clone();
         match &self.kubeconfig {
             Some(kubeconfig) => {
                 args.push("--cluster.peers=kubernetes".to_string());
@@ -665,6 +667,122 @@ async fn series_aware_balancing_evens_out_replicas() {
             for pair in in_window.windows(2) {
                 assert_eq!(pair[1] - pair[0], INTERVAL_MS, "{key}: gap");
             }
+        }
+    });
+}
+
+/// Issue 7 acceptance 1, the seed walk-through (MISSION.md): 6 targets × 10,045 series,
+/// `--shard.max-series=30000`, one replica at first: desired replicas becomes 3 and the fake
+/// API server receives the scale patch to 3; once replicas 2 and 3 run, each owns 2 targets
+/// (20,090 series) and the receiver gets every series at every interval, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_walk_through_scales_to_three() {
+    use common::fake_k8s::{FakeK8s, Kind, statefulset};
+    const SERIES: u64 = 10_045;
+    let k8s = FakeK8s::start().await;
+    k8s.apply(
+        Kind::StatefulSet,
+        statefulset("monitoring", "promshard", 1, &[("app", "promshard")]),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\nusers:\n- name: test\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: test\n    namespace: monitoring\ncurrent-context: fake\n",
+            k8s.url()
+        ),
+    )
+    .expect("write kubeconfig");
+    let receiver = StrictReceiver::start().await;
+    receiver.accept_identical_repeats();
+    let mut body = String::from("# TYPE metric gauge\n");
+    for k in 0..SERIES {
+        body.push_str(&format!("metric{{series=\"{k}\"}} {k}\n"));
+    }
+    let mut targets = Vec::new();
+    for _ in 0..6 {
+        let body = body.clone();
+        let app =
+            axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind target");
+        targets.push(listener.local_addr().expect("address").to_string());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+    let config = write_config(dir.path(), &targets, Some(&receiver));
+    let mut replicas = Replicas::new(dir.path(), config, 3, 1);
+    replicas.extra_args = vec![
+        "--shard.max-series=30000".to_string(),
+        "--shard.statefulset=promshard".to_string(),
+        "--shard.max-replicas=10".to_string(),
+    ];
+    replicas.extra_env = vec![("KUBECONFIG".to_string(), kubeconfig.display().to_string())];
+    replicas.start(0);
+    // The only replica measures 60,270 series and asks for 3.
+    let start = Instant::now();
+    loop {
+        replicas.check_running();
+        let replicas_now = k8s
+            .get(Kind::StatefulSet, "monitoring", "promshard")
+            .and_then(|s| s["spec"]["replicas"].as_u64());
+        if replicas_now == Some(3) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "no scale patch to 3; statefulset replicas {replicas_now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let desired = self_metric(replicas.address(0), "promshard_cluster_desired_replicas").await;
+    assert_eq!(desired, 3.0);
+    // The StatefulSet controller's part: replicas 2 and 3 start.
+    replicas.start(1);
+    replicas.start(2);
+    replicas.wait_steady(6, Duration::from_secs(40)).await;
+    // Balancing settles on 2 targets each.
+    let start = Instant::now();
+    loop {
+        replicas.wait_steady(6, Duration::from_secs(40)).await;
+        let (scraping, _) = replicas.scraping().await;
+        let counts: Vec<usize> = (0..3)
+            .map(|i| scraping.get(&i).map_or(0, |l| l.len()))
+            .collect();
+        if counts == [2, 2, 2] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "targets per replica {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // Every series at every interval, once: two whole slots after the placement settled.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let to = now_ms() - 2 * INTERVAL_MS;
+    let from = to - 2 * INTERVAL_MS;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    replicas.check_running();
+    receiver.with_store(|store| {
+        assert_eq!(
+            store.violation_count, 0,
+            "rejections: {:#?}",
+            store.violations
+        );
+        let series: Vec<&Vec<(i64, u64)>> = store
+            .series
+            .iter()
+            .filter(|(k, _)| k.starts_with("__name__=\"metric\""))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(series.len() as u64, 6 * SERIES, "series received");
+        for samples in series {
+            let in_window = samples.iter().filter(|s| s.0 > from && s.0 <= to).count();
+            assert_eq!(in_window, 2, "a series without one sample per interval");
         }
     });
 }

@@ -61,6 +61,11 @@ pub struct ClusterOptions {
     /// the most series a member should hold, and the balance tolerance ε.
     pub max_series: u64,
     pub balance_epsilon: f64,
+    /// Autoscaling bounds, and the StatefulSet to scale (by the first member).
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub statefulset: Option<String>,
+    pub scale_down_delay: Duration,
 }
 
 /// `GET /api/v1/cluster/state`: what a peer probe learns.
@@ -123,6 +128,10 @@ pub struct ClusterMetrics {
     pub handoffs_timed_out: AtomicU64,
     /// Loops this replica handed to a peer.
     pub handoffs_released: AtomicU64,
+    /// Replicas the series need (`promshard_cluster_desired_replicas`), and the series
+    /// counted for it.
+    pub desired_replicas: AtomicU64,
+    pub total_series: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -362,6 +371,7 @@ impl Cluster {
     async fn run(weak: std::sync::Weak<Cluster>) {
         let mut last_resolve: Option<Instant> = None;
         let mut kubernetes: Option<KubernetesPeers> = None;
+        let mut scaler: Option<super::autoscale::Scaler> = None;
         loop {
             let Some(cluster) = weak.upgrade() else {
                 return;
@@ -392,8 +402,42 @@ impl Cluster {
             }
             cluster.probe_round().await;
             cluster.reconcile().await;
+            cluster.autoscale(&mut scaler).await;
             drop(cluster);
             tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// The first member in sorted order patches the StatefulSet (when one is configured and
+    /// balancing measured something).
+    async fn autoscale(&self, scaler: &mut Option<super::autoscale::Scaler>) {
+        let Some(name) = &self.options.statefulset else {
+            return;
+        };
+        let first = self.ring().members().first().cloned();
+        let desired = self.metrics.desired_replicas.load(Ordering::Relaxed) as u32;
+        if first.as_deref() != Some(self.options.advertise.as_str()) || desired == 0 {
+            return;
+        }
+        if scaler.is_none() {
+            match super::autoscale::Scaler::new(
+                name,
+                self.options.kubernetes_namespace.as_deref(),
+                self.options.scale_down_delay,
+            )
+            .await
+            {
+                Ok(s) => *scaler = Some(s),
+                Err(error) => {
+                    tracing::error!(%error, "cannot scale the StatefulSet");
+                    return;
+                }
+            }
+        }
+        if let Some(scaler) = scaler
+            && let Err(error) = scaler.step(desired).await
+        {
+            tracing::warn!(%error, "autoscaling step failed");
         }
     }
 
@@ -626,6 +670,24 @@ impl Cluster {
             self.options.max_series,
             self.options.balance_epsilon,
         );
+        // Autoscaling counts real series; a target not measured yet as the mean one.
+        let measured: Vec<u64> = weighted.iter().filter_map(|w| w.series).collect();
+        let mean = if measured.is_empty() {
+            0
+        } else {
+            measured.iter().sum::<u64>() / measured.len() as u64
+        };
+        let total: u64 = weighted.iter().map(|w| w.series.unwrap_or(mean)).sum();
+        self.metrics.total_series.store(total, Ordering::Relaxed);
+        let desired = super::autoscale::desired_replicas(
+            total,
+            self.options.max_series,
+            self.options.min_replicas,
+            self.options.max_replicas,
+        );
+        self.metrics
+            .desired_replicas
+            .store(u64::from(desired), Ordering::Relaxed);
         let owners: HashMap<u64, String> = targets
             .iter()
             .zip(&assignment.owners)

@@ -3,6 +3,7 @@
 //! API ([`api`]).
 
 pub mod api;
+pub mod autoscale;
 pub mod balance;
 pub mod cluster;
 pub mod kubernetes;
