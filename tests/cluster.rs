@@ -761,6 +761,33 @@ async fn seed_walk_through_scales_to_three() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // The cluster overview agrees (peers' figures are as fresh as the last probe).
+    let start = Instant::now();
+    loop {
+        let overview: Value =
+            reqwest::get(format!("http://{}/api/v1/cluster", replicas.address(1)))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let members = overview["members"].as_array().cloned().unwrap_or_default();
+        let settled = overview["views_agree"] == true
+            && overview["desired_replicas"] == 3
+            && overview["actual_replicas"] == 3
+            && members.len() == 3
+            && members
+                .iter()
+                .all(|m| m["targets"] == 2 && m["series"] == 2 * SERIES);
+        if settled {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "cluster overview: {overview}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     // Every series at every interval, once: two whole slots after the placement settled.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let to = now_ms() - 2 * INTERVAL_MS;

@@ -1,9 +1,10 @@
 //! The peer API, JSON on the web port:
 //!
-//! - `GET /api/v1/cluster/state`: this replica's member view ([`PeerState`]); the probe.
-//! - `GET /api/v1/cluster/scraping`: the loops it runs ([`PeerScraping`]).
+//! - `GET /api/v1/cluster`: the cluster as this replica sees it ([`super::cluster::ClusterOverview`]).
+//! - `GET /api/v1/cluster/state`: this replica's member view ([`super::cluster::PeerState`]); the probe.
+//! - `GET /api/v1/cluster/scraping`: the loops it runs ([`super::cluster::PeerScraping`]).
 //! - `POST /api/v1/cluster/handoff` with a [`HandoffRequest`]: hand a target over
-//!   ([`HandoffAnswer`]).
+//!   ([`super::cluster::HandoffAnswer`]).
 //! - `GET /api/v1/cluster/targets`: its active targets with owners (in its view), whether it
 //!   scrapes them, how (`write`, `shadow`, `after:<slot>`), last slots, health and series
 //!   counts.
@@ -21,11 +22,16 @@ use std::sync::Arc;
 
 pub fn router(cluster: Arc<Cluster>) -> Router {
     Router::new()
+        .route("/api/v1/cluster", get(overview))
         .route("/api/v1/cluster/state", get(state))
         .route("/api/v1/cluster/scraping", get(scraping))
         .route("/api/v1/cluster/handoff", post(handoff))
         .route("/api/v1/cluster/targets", get(targets))
         .with_state(cluster)
+}
+
+async fn overview(State(cluster): State<Arc<Cluster>>) -> Response {
+    Json(cluster.overview()).into_response()
 }
 
 async fn state(State(cluster): State<Arc<Cluster>>) -> Response {

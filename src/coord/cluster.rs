@@ -116,6 +116,40 @@ pub fn parse_hex(text: &str) -> Option<u64> {
     u64::from_str_radix(text, 16).ok()
 }
 
+/// `GET /api/v1/cluster`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterOverview {
+    pub member: String,
+    pub view_hash: String,
+    /// Every live owner reports the same view hash as this replica.
+    pub views_agree: bool,
+    pub members: Vec<MemberOverview>,
+    /// `--shard.max-series` (0: balancing off) and the last placement's load cap.
+    pub max_series: u64,
+    pub cap: u64,
+    /// Loop keys of targets heavier than the cap (scraped by their HRW owner).
+    pub too_big: Vec<String>,
+    pub desired_replicas: u64,
+    pub actual_replicas: u64,
+    pub handoffs_in_progress: usize,
+    pub total_series: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberOverview {
+    pub id: String,
+    pub address: String,
+    /// Answers probes.
+    pub up: bool,
+    pub leaving: bool,
+    /// Owns targets in this replica's view.
+    pub owner: bool,
+    pub view_hash: String,
+    /// Loops it runs and their series.
+    pub targets: usize,
+    pub series: u64,
+}
+
 /// Counters and gauges for `/metrics`.
 #[derive(Debug, Default)]
 pub struct ClusterMetrics {
@@ -144,6 +178,8 @@ struct Peer {
     scraping: Arc<HashSet<u64>>,
     /// Series per loop it scrapes (balancing weights).
     series: Arc<HashMap<u64, u64>>,
+    /// Its view hash at the last probe.
+    view_hash: String,
 }
 
 /// A peer's scraping list: its version, the loops, their series counts.
@@ -176,6 +212,9 @@ struct State {
     takeovers: HashMap<u64, Takeover>,
     /// With balancing: the owner of each loop as the last reconcile placed it.
     balanced_owners: Arc<HashMap<u64, String>>,
+    /// The last placement's load cap and targets over it (loop keys).
+    balance_cap: u64,
+    too_big: Vec<u64>,
 }
 
 pub struct Cluster {
@@ -224,6 +263,8 @@ impl Cluster {
                 probed_all: false,
                 takeovers: HashMap::new(),
                 balanced_owners: Arc::default(),
+                balance_cap: 0,
+                too_big: Vec::new(),
             }),
             leaving: AtomicBool::new(false),
             metrics: ClusterMetrics::default(),
@@ -507,6 +548,7 @@ impl Cluster {
                 scraping_version: String::new(),
                 scraping: Arc::default(),
                 series: Arc::default(),
+                view_hash: String::new(),
             });
             match result {
                 Ok((answer, scraping)) => {
@@ -516,6 +558,7 @@ impl Cluster {
                     peer.up = true;
                     peer.failures = 0;
                     peer.leaving = answer.leaving;
+                    peer.view_hash = answer.view_hash.clone();
                     if let Some((version, loops, series)) = scraping {
                         peer.scraping_version = version;
                         peer.scraping = Arc::new(loops);
@@ -693,8 +736,80 @@ impl Cluster {
             .zip(&assignment.owners)
             .map(|(t, &o)| (t.loop_key, ring.members()[o as usize].clone()))
             .collect();
-        self.state.lock().balanced_owners = Arc::new(owners);
+        let too_big: Vec<u64> = assignment
+            .too_big
+            .iter()
+            .map(|&i| targets[i].loop_key)
+            .collect();
+        if !too_big.is_empty() {
+            tracing::debug!(
+                targets = too_big.len(),
+                cap = assignment.cap,
+                "targets larger than the per-replica cap stay with their HRW owner"
+            );
+        }
+        let mut state = self.state.lock();
+        state.balanced_owners = Arc::new(owners);
+        state.balance_cap = assignment.cap;
+        state.too_big = too_big;
+        drop(state);
         assignment
+    }
+
+    /// `GET /api/v1/cluster`: the members as this replica sees them, what each scrapes, the
+    /// balancing cap and too-big targets, desired and actual replicas, handoffs in progress,
+    /// and whether every member reports the same view.
+    pub fn overview(&self) -> ClusterOverview {
+        let ring = self.ring();
+        let (own_loops, own_series) = {
+            let (_, loops) = self.scraping_version();
+            (loops.len(), loops.iter().map(|(_, s)| *s).sum::<u64>())
+        };
+        let state = self.state.lock();
+        let my_hash = hex(ring.view_hash());
+        let mut members = vec![MemberOverview {
+            id: self.options.advertise.clone(),
+            address: self.options.advertise.clone(),
+            up: true,
+            leaving: self.is_leaving(),
+            owner: ring.index_of(&self.options.advertise).is_some(),
+            view_hash: my_hash.clone(),
+            targets: own_loops,
+            series: own_series,
+        }];
+        for (id, peer) in &state.peers {
+            members.push(MemberOverview {
+                id: id.clone(),
+                address: state
+                    .candidates
+                    .get(id)
+                    .map_or_else(|| id.clone(), |c| c.address.clone()),
+                up: peer.up,
+                leaving: peer.leaving,
+                owner: ring.index_of(id).is_some(),
+                view_hash: peer.view_hash.clone(),
+                targets: peer.scraping.len(),
+                series: peer.series.values().sum(),
+            });
+        }
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        let views_agree = members
+            .iter()
+            .filter(|m| m.up && m.owner)
+            .all(|m| m.view_hash == my_hash);
+        ClusterOverview {
+            member: self.options.advertise.clone(),
+            view_hash: my_hash,
+            views_agree,
+            members,
+            max_series: self.options.max_series,
+            cap: state.balance_cap,
+            too_big: state.too_big.iter().map(|k| hex(*k)).collect(),
+            desired_replicas: self.metrics.desired_replicas.load(Ordering::Relaxed),
+            actual_replicas: ring.len() as u64,
+            handoffs_in_progress: state.takeovers.len(),
+            total_series: self.metrics.total_series.load(Ordering::Relaxed),
+        }
     }
 
     /// The owners of a target: its balanced placement, or its top R HRW members.
