@@ -813,3 +813,112 @@ async fn seed_walk_through_scales_to_three() {
         }
     });
 }
+
+/// Issue 7 acceptance 3: 5 replicas whose series need only 3: after the scale-down delay the
+/// first member patches the StatefulSet to 3; the controller's part (SIGTERM to the two
+/// highest ordinals, one after the other) drains them through the handoff: no gap longer
+/// than one interval, no rejection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_five_to_three_drains_without_gaps() {
+    use common::fake_k8s::{FakeK8s, Kind, statefulset};
+    const SERIES: u64 = 1_000;
+    let k8s = FakeK8s::start().await;
+    k8s.apply(
+        Kind::StatefulSet,
+        statefulset("monitoring", "promshard", 5, &[("app", "promshard")]),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\nusers:\n- name: test\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: test\n    namespace: monitoring\ncurrent-context: fake\n",
+            k8s.url()
+        ),
+    )
+    .expect("write kubeconfig");
+    let receiver = StrictReceiver::start().await;
+    receiver.accept_identical_repeats();
+    let mut body = String::from("# TYPE metric gauge\n");
+    for k in 0..SERIES {
+        body.push_str(&format!("metric{{series=\"{k}\"}} {k}\n"));
+    }
+    let mut targets = Vec::new();
+    for _ in 0..6 {
+        let body = body.clone();
+        let app =
+            axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind target");
+        targets.push(listener.local_addr().expect("address").to_string());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+    let config = write_config(dir.path(), &targets, Some(&receiver));
+    let mut replicas = Replicas::new(dir.path(), config, 5, 1);
+    replicas.extra_args = vec![
+        "--shard.max-series=2100".to_string(),
+        "--shard.statefulset=promshard".to_string(),
+        "--shard.scale-down-delay=2s".to_string(),
+    ];
+    replicas.extra_env = vec![("KUBECONFIG".to_string(), kubeconfig.display().to_string())];
+    for i in 0..5 {
+        replicas.start(i);
+    }
+    replicas.wait_steady(6, Duration::from_secs(40)).await;
+    let window_start = now_ms() + INTERVAL_MS;
+    let start = Instant::now();
+    loop {
+        replicas.check_running();
+        let now = k8s
+            .get(Kind::StatefulSet, "monitoring", "promshard")
+            .and_then(|s| s["spec"]["replicas"].as_u64());
+        if now == Some(3) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "no scale-down patch to 3; replicas {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The StatefulSet controller removes the highest ordinals, one at a time.
+    for i in [4, 3] {
+        replicas.terminate(i);
+        replicas.wait_steady(6, Duration::from_secs(40)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let window_end = now_ms() - 3 * INTERVAL_MS;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    replicas.check_running();
+    receiver.with_store(|store| {
+        assert_eq!(
+            store.violation_count, 0,
+            "rejections: {:#?}",
+            store.violations
+        );
+        let mut checked = 0;
+        for (key, samples) in &store.series {
+            if !key.contains("job=\"churn\"") {
+                continue;
+            }
+            let in_window: Vec<i64> = samples
+                .iter()
+                .map(|s| s.0)
+                .filter(|&t| t >= window_start - INTERVAL_MS && t <= window_end + INTERVAL_MS)
+                .collect();
+            assert!(
+                in_window.first().is_some_and(|&t| t <= window_start)
+                    && in_window.last().is_some_and(|&t| t >= window_end),
+                "{key}: samples do not span the window"
+            );
+            for pair in in_window.windows(2) {
+                assert_eq!(pair[1] - pair[0], INTERVAL_MS, "{key}: gap");
+            }
+            checked += 1;
+        }
+        assert_eq!(checked as u64, 6 * (SERIES + 5));
+    });
+}
