@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 const INTERVAL_MS: i64 = 1000;
 
+/// The tests here run several promshard processes each and check 1 s timing: one at a time,
+/// or two cores cannot keep every scrape on its slot.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -52,13 +56,23 @@ async fn start_targets(n: usize) -> Vec<String> {
 }
 
 fn write_config(dir: &Path, targets: &[String], receiver: Option<&StrictReceiver>) -> PathBuf {
+    write_config_with_interval(dir, targets, receiver, "1s", "800ms")
+}
+
+fn write_config_with_interval(
+    dir: &Path,
+    targets: &[String],
+    receiver: Option<&StrictReceiver>,
+    interval: &str,
+    timeout: &str,
+) -> PathBuf {
     let targets = targets
         .iter()
         .map(|t| format!("'{t}'"))
         .collect::<Vec<_>>()
         .join(", ");
     let mut config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 800ms\n\
+        "global:\n  scrape_interval: {interval}\n  scrape_timeout: {timeout}\n\
          scrape_configs:\n  - job_name: churn\n    static_configs:\n      - targets: [{targets}]\n"
     );
     if let Some(receiver) = receiver {
@@ -287,6 +301,7 @@ async fn self_metric(address: &str, name: &str) -> f64 {
 /// replica's own targets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_sixty_targets() {
+    let _serial = SERIAL.lock().await;
     for replication_factor in [1, 2] {
         let dir = tempfile::tempdir().expect("tempdir");
         let targets = start_targets(60).await;
@@ -340,6 +355,7 @@ async fn three_replicas_share_sixty_targets() {
 /// and no series has a gap longer than one interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_out_and_in_without_gaps_or_rejections() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let receiver = StrictReceiver::start().await;
     receiver.accept_identical_repeats();
@@ -430,6 +446,7 @@ fn check_no_gaps(receiver: &StrictReceiver, window_start: i64, window_end: i64, 
 /// longer than one interval and no rejection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_without_gaps_or_rejections() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let receiver = StrictReceiver::start().await;
     receiver.accept_identical_repeats();
@@ -458,6 +475,7 @@ async fn rolling_restart_without_gaps_or_rejections() {
 /// within 2 intervals plus the probe timeout (1s); the measured figure is printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_replica_targets_are_taken_over_quickly() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let receiver = StrictReceiver::start().await;
     receiver.accept_identical_repeats();
@@ -507,6 +525,7 @@ async fn killed_replica_targets_are_taken_over_quickly() {
 /// endpoint not ready moves its targets to the others by handoff: no gap, no rejection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_members_not_ready_endpoint_hands_over() {
+    let _serial = SERIAL.lock().await;
     use common::fake_k8s::{Backend, FakeK8s, Kind, endpoint_slice};
     let k8s = FakeK8s::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -580,6 +599,7 @@ async fn kubernetes_members_not_ready_endpoint_hands_over() {
 /// no rejection).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_aware_balancing_evens_out_replicas() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let receiver = StrictReceiver::start().await;
     receiver.accept_identical_repeats();
@@ -677,6 +697,7 @@ async fn series_aware_balancing_evens_out_replicas() {
 /// (20,090 series) and the receiver gets every series at every interval, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_walk_through_scales_to_three() {
+    let _serial = SERIAL.lock().await;
     use common::fake_k8s::{FakeK8s, Kind, statefulset};
     const SERIES: u64 = 10_045;
     let k8s = FakeK8s::start().await;
@@ -713,7 +734,8 @@ async fn seed_walk_through_scales_to_three() {
             let _ = axum::serve(listener, app).await;
         });
     }
-    let config = write_config(dir.path(), &targets, Some(&receiver));
+    // 10,045-series scrapes in a debug build on two cores: 2 s slots leave headroom.
+    let config = write_config_with_interval(dir.path(), &targets, Some(&receiver), "2s", "1500ms");
     let mut replicas = Replicas::new(dir.path(), config, 3, 1);
     replicas.extra_args = vec![
         "--shard.max-series=30000".to_string(),
@@ -740,6 +762,29 @@ async fn seed_walk_through_scales_to_three() {
     }
     let desired = self_metric(replicas.address(0), "promshard_cluster_desired_replicas").await;
     assert_eq!(desired, 3.0);
+    // Each target's series are published after and before metric relabeling.
+    let start = Instant::now();
+    loop {
+        let body: Value = reqwest::get(format!(
+            "http://{}/api/v1/cluster/targets",
+            replicas.address(0)
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let rows = body["targets"].as_array().cloned().unwrap_or_default();
+        if rows.len() == 6
+            && rows
+                .iter()
+                .all(|r| r["series"] == SERIES && r["series_scraped"] == SERIES)
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{body}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     // The StatefulSet controller's part: replicas 2 and 3 start.
     replicas.start(1);
     replicas.start(2);
@@ -788,11 +833,32 @@ async fn seed_walk_through_scales_to_three() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    // Every series at every interval, once: two whole slots after the placement settled.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let to = now_ms() - 2 * INTERVAL_MS;
-    let from = to - 2 * INTERVAL_MS;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every series at every interval, once: two whole slots after the placement settled,
+    // checked once the remote-write queues have delivered them (they lag under load).
+    let from = now_ms() + 2 * INTERVAL_MS;
+    let to = from + 4 * INTERVAL_MS;
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let delivered = receiver.with_store(|store| {
+            let series: Vec<_> = store
+                .series
+                .iter()
+                .filter(|(k, _)| k.starts_with("__name__=\"metric\""))
+                .collect();
+            series.len() as u64 == 6 * SERIES
+                && series
+                    .iter()
+                    .all(|(_, v)| v.last().is_some_and(|s| s.0 > to))
+        });
+        if delivered {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not every series delivered past {to}"
+        );
+    }
     replicas.check_running();
     receiver.with_store(|store| {
         assert_eq!(
@@ -820,6 +886,7 @@ async fn seed_walk_through_scales_to_three() {
 /// than one interval, no rejection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_down_five_to_three_drains_without_gaps() {
+    let _serial = SERIAL.lock().await;
     use common::fake_k8s::{FakeK8s, Kind, statefulset};
     const SERIES: u64 = 1_000;
     let k8s = FakeK8s::start().await;

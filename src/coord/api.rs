@@ -88,6 +88,8 @@ struct TargetRow {
     last_scraped: Option<i64>,
     last_written: Option<i64>,
     series: u64,
+    /// Before metric relabeling.
+    series_scraped: u64,
     /// `up`, `down` or `unknown`, as `/api/v1/targets`.
     health: &'static str,
 }
@@ -117,6 +119,7 @@ async fn targets(State(cluster): State<Arc<Cluster>>) -> Response {
             last_scraped: t.last_scraped,
             last_written: t.last_written,
             series: t.series,
+            series_scraped: t.series_scraped,
             health: match t.up {
                 Some(true) => "up",
                 Some(false) => "down",

@@ -91,6 +91,9 @@ pub struct PeerScraping {
     /// order; what balancing weighs targets by.
     #[serde(default)]
     pub series: Vec<u64>,
+    /// The same before metric relabeling.
+    #[serde(default)]
+    pub series_scraped: Vec<u64>,
 }
 
 /// `POST /api/v1/cluster/handoff`: `from` asks for the loop `loop_key` (hex).
@@ -181,6 +184,9 @@ struct Peer {
     /// Its view hash at the last probe.
     view_hash: String,
 }
+
+/// A scraping list's version and its (loop, series) pairs.
+type VersionedLoops = (u64, Vec<(u64, u64)>);
 
 /// A peer's scraping list: its version, the loops, their series counts.
 type ScrapingList = (String, HashSet<u64>, HashMap<u64, u64>);
@@ -315,28 +321,36 @@ impl Cluster {
 
     /// The loops run here with their series counts, and a version that changes when the set
     /// changes or a count moves to another balancing bucket (not on every scrape).
-    fn scraping_version(&self) -> (u64, Vec<(u64, u64)>) {
-        let mut loops: Vec<(u64, u64)> = self
+    fn scraping_version(&self) -> VersionedLoops {
+        self.scraping_list().0
+    }
+
+    /// [`Self::scraping_version`], plus each loop's series before metric relabeling.
+    fn scraping_list(&self) -> (VersionedLoops, Vec<u64>) {
+        let mut entries: Vec<(u64, u64, u64)> = self
             .scrape
             .targets()
             .into_iter()
             .filter(|t| t.writing.is_some())
-            .map(|t| (t.loop_key, t.series))
+            .map(|t| (t.loop_key, t.series, t.series_scraped))
             .collect();
-        loops.sort_unstable();
+        entries.sort_unstable();
+        let scraped = entries.iter().map(|e| e.2).collect();
+        let loops: Vec<(u64, u64)> = entries.into_iter().map(|e| (e.0, e.1)).collect();
         let mut bytes = Vec::with_capacity(loops.len() * 16);
         for (key, series) in &loops {
             bytes.extend_from_slice(&key.to_le_bytes());
             bytes.extend_from_slice(&super::balance::bucket(*series).to_le_bytes());
         }
-        (xxhash_rust::xxh3::xxh3_64(&bytes), loops)
+        ((xxhash_rust::xxh3::xxh3_64(&bytes), loops), scraped)
     }
 
     pub fn peer_scraping(&self) -> PeerScraping {
-        let (version, loops) = self.scraping_version();
+        let ((version, loops), series_scraped) = self.scraping_list();
         PeerScraping {
             member: self.options.advertise.clone(),
             version: hex(version),
+            series_scraped,
             series: loops.iter().map(|(_, s)| *s).collect(),
             loops: loops.into_iter().map(|(k, _)| hex(k)).collect(),
         }

@@ -44,8 +44,9 @@ pub struct TargetEntry {
     pub writing: Option<Writing>,
     pub last_scraped: Option<i64>,
     pub last_written: Option<i64>,
-    /// Series in the last successful scrape.
+    /// Series in the last successful scrape (after metric relabeling), and before it.
     pub series: u64,
+    pub series_scraped: u64,
     /// Whether the last scrape succeeded (`None`: no loop, or not scraped yet).
     pub up: Option<bool>,
 }
@@ -298,6 +299,7 @@ impl Manager {
                     last_scraped: handle.and_then(|h| *h.progress.last_scraped.lock()),
                     last_written: handle.and_then(|h| *h.progress.last_written.lock()),
                     series: handle.map_or(0, |h| h.status.lock().series),
+                    series_scraped: handle.map_or(0, |h| h.status.lock().series_scraped),
                     up: handle.and_then(|h| h.status.lock().up),
                 }
             })

@@ -26,6 +26,8 @@ pub struct TargetStatus {
     pub last_scrape_duration: Duration,
     /// Series in the last successful scrape, after metric relabeling.
     pub series: u64,
+    /// Series in it before metric relabeling.
+    pub series_scraped: u64,
 }
 
 /// One metric family's metadata as a target exposes it.
@@ -514,6 +516,7 @@ async fn scrape_once(
     status.last_scrape_duration = duration;
     if result.is_ok() {
         status.series = stats.post_relabel;
+        status.series_scraped = stats.scraped;
     }
 }
 
