@@ -2,7 +2,9 @@
 //! object, one target per subset address (ready or not) and port, joined with the service of
 //! the same name and with pods as the endpointslice role does.
 
-use super::endpointslice::{container_labels, containers, object_key};
+use super::endpointslice::{
+    SeenPods, container_labels, containers, object_key, uncovered_port_targets,
+};
 use super::pod::{join_host_port, pod_labels};
 use super::{META, TargetGroup, object_meta_labels, set};
 use crate::labels::Labels;
@@ -34,7 +36,7 @@ pub fn endpoints_group<'a>(
         labels,
         targets: Vec::new(),
     };
-    let mut seen_pods: BTreeMap<String, (&Pod, Vec<i32>)> = BTreeMap::new();
+    let mut seen_pods: SeenPods<'_> = BTreeMap::new();
     for subset in endpoints.subsets.as_deref().unwrap_or_default() {
         for port in subset.ports.as_deref().unwrap_or_default() {
             let ready = subset
@@ -114,30 +116,6 @@ pub fn endpoints_group<'a>(
             }
         }
     }
-    for (pod, covered) in seen_pods.values() {
-        let pod_ip = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.pod_ip.as_deref())
-            .unwrap_or("");
-        if pod_ip.is_empty() {
-            continue;
-        }
-        for (container, container_port, is_init) in containers(pod) {
-            if covered.contains(&container_port.container_port) {
-                continue;
-            }
-            let mut target = Labels::new();
-            target.set(
-                ADDRESS_LABEL,
-                join_host_port(pod_ip, &container_port.container_port.to_string()),
-            );
-            container_labels(&mut target, container, container_port, is_init);
-            for (n, v) in pod_labels(pod).iter() {
-                target.set(n, v);
-            }
-            group.targets.push(target);
-        }
-    }
+    uncovered_port_targets(&seen_pods, &mut group);
     group
 }

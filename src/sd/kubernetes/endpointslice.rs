@@ -55,7 +55,7 @@ pub fn endpointslice_group<'a>(
         targets: Vec::new(),
     };
     // Pods seen in endpoints, with the endpoint ports that covered them.
-    let mut seen_pods: BTreeMap<String, (&Pod, Vec<i32>)> = BTreeMap::new();
+    let mut seen_pods: SeenPods<'_> = BTreeMap::new();
     let ports = slice.ports.as_deref().unwrap_or_default();
     for endpoint in &slice.endpoints {
         for port in ports {
@@ -177,7 +177,16 @@ pub fn endpointslice_group<'a>(
             }
         }
     }
-    // Container ports of the seen pods that no endpoint port covered.
+    uncovered_port_targets(&seen_pods, &mut group);
+    group
+}
+
+/// Pods seen behind endpoints (by `namespace/name`), with the ports that covered them.
+pub(crate) type SeenPods<'a> = BTreeMap<String, (&'a Pod, Vec<i32>)>;
+
+/// One target per container port of the seen pods that no endpoint port covered (the
+/// endpoints roles: "unbound container ports become extra targets").
+pub(crate) fn uncovered_port_targets(seen_pods: &SeenPods<'_>, group: &mut TargetGroup) {
     for (pod, covered) in seen_pods.values() {
         let pod_ip = pod
             .status
@@ -203,7 +212,6 @@ pub fn endpointslice_group<'a>(
             group.targets.push(target);
         }
     }
-    group
 }
 
 type ContainerPort<'a> = (
