@@ -2,10 +2,8 @@
 //! object, one target per subset address (ready or not) and port, joined with the service of
 //! the same name and with pods as the endpointslice role does.
 
-use super::endpointslice::{
-    SeenPods, container_labels, containers, object_key, uncovered_port_targets,
-};
-use super::pod::{join_host_port, pod_labels};
+use super::endpointslice::{SeenPods, join_pod, object_key, uncovered_port_targets};
+use super::pod::join_host_port;
 use super::{META, TargetGroup, object_meta_labels, set};
 use crate::labels::Labels;
 use crate::sd::parse::ADDRESS_LABEL;
@@ -86,32 +84,13 @@ pub fn endpoints_group<'a>(
                 if let Some(hostname) = &address.hostname {
                     set(&mut target, &format!("{META}endpoint_hostname"), hostname);
                 }
-                let pod = address
-                    .target_ref
-                    .as_ref()
-                    .filter(|r| r.kind.as_deref() == Some("Pod"))
-                    .and_then(|r| {
-                        let key = object_key(
-                            r.namespace.as_deref().unwrap_or(""),
-                            r.name.as_deref().unwrap_or(""),
-                        );
-                        pods(&key).map(|pod| (key, pod))
-                    });
-                if let Some((key, pod)) = pod {
-                    for (n, v) in pod_labels(pod).iter() {
-                        target.set(n, v);
-                    }
-                    if let Some((container, container_port, is_init)) =
-                        containers(pod).find(|(_, cp, _)| cp.container_port == port.port)
-                    {
-                        container_labels(&mut target, container, container_port, is_init);
-                    }
-                    seen_pods
-                        .entry(key)
-                        .or_insert((pod, Vec::new()))
-                        .1
-                        .push(port.port);
-                }
+                join_pod(
+                    &mut target,
+                    address.target_ref.as_ref(),
+                    Some(port.port),
+                    pods,
+                    &mut seen_pods,
+                );
                 group.targets.push(target);
             }
         }

@@ -147,32 +147,13 @@ pub fn endpointslice_group<'a>(
                         "true",
                     );
                 }
-                let pod = endpoint
-                    .target_ref
-                    .as_ref()
-                    .filter(|r| r.kind.as_deref() == Some("Pod"))
-                    .and_then(|r| {
-                        let key = object_key(
-                            r.namespace.as_deref().unwrap_or(""),
-                            r.name.as_deref().unwrap_or(""),
-                        );
-                        pods(&key).map(|pod| (key, pod))
-                    });
-                if let Some((key, pod)) = pod {
-                    for (name, value) in pod_labels(pod).iter() {
-                        target.set(name, value);
-                    }
-                    if let Some(p) = port.port
-                        && let Some((container, container_port, is_init)) =
-                            containers(pod).find(|(_, cp, _)| cp.container_port == p)
-                    {
-                        container_labels(&mut target, container, container_port, is_init);
-                    }
-                    let entry = seen_pods.entry(key).or_insert((pod, Vec::new()));
-                    if let Some(p) = port.port {
-                        entry.1.push(p);
-                    }
-                }
+                join_pod(
+                    &mut target,
+                    endpoint.target_ref.as_ref(),
+                    port.port,
+                    pods,
+                    &mut seen_pods,
+                );
                 group.targets.push(target);
             }
         }
@@ -183,6 +164,40 @@ pub fn endpointslice_group<'a>(
 
 /// Pods seen behind endpoints (by `namespace/name`), with the ports that covered them.
 pub(crate) type SeenPods<'a> = BTreeMap<String, (&'a Pod, Vec<i32>)>;
+
+/// For an endpoint whose reference is a known pod: its pod labels, the container port
+/// `port` matches, and the pod noted in `seen` with that port covered.
+pub(crate) fn join_pod<'a>(
+    target: &mut Labels,
+    reference: Option<&k8s_openapi::api::core::v1::ObjectReference>,
+    port: Option<i32>,
+    pods: &dyn Fn(&str) -> Option<&'a Pod>,
+    seen: &mut SeenPods<'a>,
+) {
+    let Some(reference) = reference.filter(|r| r.kind.as_deref() == Some("Pod")) else {
+        return;
+    };
+    let key = object_key(
+        reference.namespace.as_deref().unwrap_or(""),
+        reference.name.as_deref().unwrap_or(""),
+    );
+    let Some(pod) = pods(&key) else {
+        return;
+    };
+    for (name, value) in pod_labels(pod).iter() {
+        target.set(name, value);
+    }
+    if let Some(p) = port
+        && let Some((container, container_port, is_init)) =
+            containers(pod).find(|(_, cp, _)| cp.container_port == p)
+    {
+        container_labels(target, container, container_port, is_init);
+    }
+    let entry = seen.entry(key).or_insert((pod, Vec::new()));
+    if let Some(p) = port {
+        entry.1.push(p);
+    }
+}
 
 /// One target per container port of the seen pods that no endpoint port covered (the
 /// endpoints roles: "unbound container ports become extra targets").

@@ -510,11 +510,7 @@ impl KubernetesProvider {
                 )
                 .await
             }
-            Role::EndpointSlice => {
-                self.run_endpointslices(client, namespaces, &mut sender)
-                    .await
-            }
-            Role::Endpoints => {
+            Role::EndpointSlice | Role::Endpoints => {
                 self.run_endpointslices(client, namespaces, &mut sender)
                     .await
             }
