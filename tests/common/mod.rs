@@ -1,6 +1,7 @@
 //! Helpers shared by integration tests: free ports, child processes, real peers.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fake_k8s;
 pub mod receiver;
 pub mod strict_receiver;
