@@ -223,16 +223,21 @@ fn append_body(
                     .series_labels(&mut parsed_labels)
                     .map_err(|e| fail(e.to_string(), &stats))?;
                 let series = series_for(ctx, &parsed_labels).map_err(|m| fail(m, &stats))?;
+                // The name as exposed: relabeling may rename or drop the series.
+                let name = parsed_labels
+                    .iter()
+                    .find(|(n, _)| n == "__name__")
+                    .map_or("", |(_, v)| v.as_ref());
                 if let Some((series, labels)) = &series {
-                    let name = parsed_labels
-                        .iter()
-                        .find(|(n, _)| n == "__name__")
-                        .map_or(&b""[..], |(_, v)| v.as_bytes());
-                    let metadata =
-                        SeriesCache::series_metadata(&mut cache.metadata, name, current_family);
+                    let metadata = SeriesCache::series_metadata(
+                        &mut cache.metadata,
+                        name.as_bytes(),
+                        current_family,
+                    );
                     sink.series(*series, labels, metadata);
                 }
-                vacant.insert(CacheEntry::new(series.map(|(r, _)| r)))
+                let metric_name = cache.metric_names.count(name, series.is_some());
+                vacant.insert(CacheEntry::new(series.map(|(r, _)| r), metric_name))
             }
         };
         let Some(series) = entry.series() else {

@@ -2,7 +2,8 @@
 //! so a cache hit costs a hash and a lookup, never label decoding or relabeling.
 //!
 //! Memory per active series is one entry: a 128-bit hash key, the ref, the last appended
-//! timestamp and two scrape numbers; no label strings (the sink keeps those once per series).
+//! timestamp, two scrape numbers and the index of its metric name in a per-target table of
+//! series counts; no label strings (the sink keeps those once per series).
 
 use super::parse::MetricType;
 use crate::remote_write::SeriesRef;
@@ -42,8 +43,10 @@ pub fn raw_key(series: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(series)
 }
 
-/// One cached raw series. 24 bytes: the ref (or "dropped"), the last appended timestamp and
-/// two scrape numbers (u32: 136 years of 1s scrapes).
+/// One cached raw series. 28 bytes (32 with padding): the ref (or "dropped"), the last
+/// appended timestamp, two scrape numbers (u32: 136 years of 1s scrapes) and the index of its
+/// metric name in [`MetricNames`]. The map slot is 48 bytes either way: the u128 key aligns
+/// it to 16.
 #[derive(Clone, Copy, Debug)]
 pub struct CacheEntry {
     /// The series ref, or [`DROPPED`] when metric relabeling dropped the series.
@@ -54,14 +57,18 @@ pub struct CacheEntry {
     pub last_seen: u32,
     /// Scrape number in which it was last appended as a tracked (staleness) series.
     pub last_tracked: u32,
+    /// Index of the exposed metric name in [`SeriesCache::metric_names`]; set on insertion,
+    /// read on eviction to uncount the series.
+    metric_name: u32,
 }
 
 /// The `series` of an entry whose series metric relabeling dropped.
 const DROPPED: SeriesRef = SeriesRef::MAX;
 
 impl CacheEntry {
-    /// A new entry for `series` (`None`: dropped by relabeling), not yet seen.
-    pub fn new(series: Option<SeriesRef>) -> Self {
+    /// A new entry for `series` (`None`: dropped by relabeling), not yet seen, counted under
+    /// the name index [`MetricNames::count`] returned.
+    pub fn new(series: Option<SeriesRef>, metric_name: u32) -> Self {
         // A real ref equal to the sentinel (odds 2^-64) is moved next to it.
         let series = series.map_or(DROPPED, |r| r.min(DROPPED - 1));
         CacheEntry {
@@ -69,6 +76,7 @@ impl CacheEntry {
             last_timestamp: i64::MIN,
             last_seen: 0,
             last_tracked: 0,
+            metric_name,
         }
     }
 
@@ -93,9 +101,141 @@ pub struct FamilyMetadata {
 /// Families are kept this many scrapes after they were last exposed (spec §6.5).
 pub const METADATA_KEPT_SCRAPES: u32 = 10;
 
+/// Series of one metric name among a target's cached series: those of its last scrape (up
+/// to the failure point when it failed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricSeriesCount {
+    /// The `__name__` as exposed, before metric relabeling: a series that relabeling renames
+    /// is counted under its exposed name.
+    pub name: Box<str>,
+    /// Series scraped, dropped by metric relabeling or not.
+    pub scraped: u32,
+    /// Series kept by metric relabeling.
+    pub kept: u32,
+}
+
+/// Dead names (no series left) are compacted away once they outnumber live ones and this.
+pub const DEAD_METRIC_NAMES_FLOOR: usize = 64;
+
+/// Series of one exposed metric name; `scraped == 0` is a dead name awaiting compaction.
+struct NameCounts {
+    name: Arc<str>,
+    scraped: u32,
+    kept: u32,
+}
+
+/// Per-target table of exposed metric names and their series counts. Cache entries hold an
+/// index into it, so a cache hit costs nothing here: names are looked up on a miss, and
+/// counts drop on eviction.
+#[derive(Default)]
+pub struct MetricNames {
+    /// Index → name and counts. Indexes stay put until compaction, so a name whose series
+    /// all went away keeps its slot (and gets it back if they return).
+    by_index: Vec<NameCounts>,
+    /// Name → index into `by_index` (the name allocation is shared with it).
+    by_name: HashMap<Arc<str>, u32>,
+    /// Entries of `by_index` with no series.
+    dead: usize,
+    /// Set when a count changed since the flag was last cleared.
+    pub changed: bool,
+}
+
+impl MetricNames {
+    /// Counts a newly cached series named `name` as exposed, kept by metric relabeling or
+    /// not; returns the index its cache entry keeps.
+    pub fn count(&mut self, name: &str, kept: bool) -> u32 {
+        self.changed = true;
+        let kept = u32::from(kept);
+        if let Some(&index) = self.by_name.get(name) {
+            let counts = &mut self.by_index[index as usize];
+            if counts.scraped == 0 {
+                self.dead -= 1;
+            }
+            counts.scraped += 1;
+            counts.kept += kept;
+            return index;
+        }
+        let name: Arc<str> = name.into();
+        let index = self.by_index.len() as u32;
+        self.by_index.push(NameCounts {
+            name: name.clone(),
+            scraped: 1,
+            kept,
+        });
+        self.by_name.insert(name, index);
+        index
+    }
+
+    /// Uncounts an evicted series.
+    fn uncount(&mut self, index: u32, kept: bool) {
+        self.changed = true;
+        let counts = &mut self.by_index[index as usize];
+        counts.scraped -= 1;
+        counts.kept -= u32::from(kept);
+        if counts.scraped == 0 {
+            self.dead += 1;
+        }
+    }
+
+    /// Names in the table, dead ones included.
+    pub fn len(&self) -> usize {
+        self.by_index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_index.is_empty()
+    }
+
+    fn needs_compaction(&self) -> bool {
+        let live = self.by_index.len() - self.dead;
+        self.dead > DEAD_METRIC_NAMES_FLOOR && self.dead > live
+    }
+
+    /// Drops dead names; returns old index → new index (`u32::MAX` for a dropped name).
+    fn compact(&mut self) -> Vec<u32> {
+        let mut remap = Vec::with_capacity(self.by_index.len());
+        let mut next = 0;
+        for counts in &self.by_index {
+            if counts.scraped == 0 {
+                remap.push(u32::MAX);
+            } else {
+                remap.push(next);
+                next += 1;
+            }
+        }
+        self.by_index.retain(|counts| counts.scraped > 0);
+        self.by_name.retain(|_, index| {
+            *index = remap[*index as usize];
+            *index != u32::MAX
+        });
+        self.dead = 0;
+        remap
+    }
+
+    /// Names with series, by series scraped (most first), then by name.
+    pub fn snapshot(&self) -> Vec<MetricSeriesCount> {
+        let mut list: Vec<MetricSeriesCount> = self
+            .by_index
+            .iter()
+            .filter(|counts| counts.scraped > 0)
+            .map(|counts| MetricSeriesCount {
+                name: counts.name.as_ref().into(),
+                scraped: counts.scraped,
+                kept: counts.kept,
+            })
+            .collect();
+        list.sort_unstable_by(|a, b| b.scraped.cmp(&a.scraped).then_with(|| a.name.cmp(&b.name)));
+        list
+    }
+}
+
 #[derive(Default)]
 pub struct SeriesCache {
+    /// Insert only through a cache miss that counts the series in `metric_names`, remove
+    /// only through [`SeriesCache::evict`]: the counts are those of these entries.
     pub entries: HashMap<u128, CacheEntry, PassThrough>,
+    /// Series per exposed metric name among `entries`.
+    pub metric_names: MetricNames,
     /// Family name → metadata; changed only when a target's HELP/TYPE/UNIT lines change.
     pub metadata: HashMap<Box<[u8]>, FamilyMetadata>,
     /// Set when `metadata` changed since the flag was last cleared.
@@ -116,16 +256,30 @@ impl SeriesCache {
     }
 
     /// Drops entries not seen in this scrape, as Prometheus flushes its scrape cache; returns
-    /// refs the sink may forget.
+    /// refs the sink may forget. Uncounts them, and compacts the name table when dead names
+    /// pile up (a target that exposes new names every scrape).
     pub fn evict(&mut self, forget: &mut Vec<SeriesRef>) {
         let scrape = self.scrape;
+        let names = &mut self.metric_names;
         self.entries.retain(|_, entry| {
             let keep = entry.last_seen == scrape;
-            if !keep && let Some(series) = entry.series() {
-                forget.push(series);
+            if !keep {
+                let series = entry.series();
+                names.uncount(entry.metric_name, series.is_some());
+                if let Some(series) = series {
+                    forget.push(series);
+                }
             }
             keep
         });
+        if self.metric_names.needs_compaction() {
+            let remap = self.metric_names.compact();
+            // One pass over the entries, like the retain above; it takes more dead names than
+            // the floor (each from a cache miss) before it runs again.
+            for entry in self.entries.values_mut() {
+                entry.metric_name = remap[entry.metric_name as usize];
+            }
+        }
     }
 
     /// Records a HELP, TYPE or UNIT line; allocates only for a new family or a change.
@@ -217,9 +371,30 @@ impl SeriesCache {
         self.metadata_changed |= self.metadata.len() != before;
     }
 
-    /// Bytes per entry as the hash map stores it (key, value and control byte).
+    /// Bytes per entry as the hash map stores it: the (key, value) slot, padding included,
+    /// and its control byte.
     pub const fn entry_bytes() -> usize {
-        std::mem::size_of::<u128>() + std::mem::size_of::<CacheEntry>() + 1
+        std::mem::size_of::<(u128, CacheEntry)>() + 1
+    }
+
+    /// Panics unless the name table's counts are those of the cached entries.
+    #[cfg(test)]
+    pub fn check_metric_name_counts(&self) {
+        let names = &self.metric_names;
+        let mut expected = vec![(0u32, 0u32); names.by_index.len()];
+        for entry in self.entries.values() {
+            let counts = &mut expected[entry.metric_name as usize];
+            counts.0 += 1;
+            counts.1 += u32::from(entry.series().is_some());
+        }
+        let actual: Vec<(u32, u32)> = names.by_index.iter().map(|c| (c.scraped, c.kept)).collect();
+        assert_eq!(actual, expected, "counts per name index");
+        let dead = names.by_index.iter().filter(|c| c.scraped == 0).count();
+        assert_eq!(names.dead, dead, "dead names");
+        assert_eq!(names.by_name.len(), names.by_index.len());
+        for (name, &index) in &names.by_name {
+            assert_eq!(names.by_index[index as usize].name, *name);
+        }
     }
 }
 

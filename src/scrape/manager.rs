@@ -21,6 +21,7 @@ struct LoopHandle {
     release: tokio::sync::mpsc::Sender<ReleaseRequest>,
     status: Arc<Mutex<TargetStatus>>,
     metadata: scrape_loop::SharedMetadata,
+    series_by_metric: scrape_loop::SharedSeriesByMetric,
     progress: Arc<LoopProgress>,
     /// The job settings a running loop cannot take over without a fresh cache.
     semantics: String,
@@ -318,6 +319,7 @@ impl Manager {
         let (release_tx, release_rx) = tokio::sync::mpsc::channel(1);
         let status = Arc::new(Mutex::new(TargetStatus::default()));
         let metadata = scrape_loop::SharedMetadata::default();
+        let series_by_metric = scrape_loop::SharedSeriesByMetric::default();
         let progress = Arc::new(LoopProgress::default());
         tokio::spawn(scrape_loop::run(
             config_rx,
@@ -328,6 +330,7 @@ impl Manager {
             status.clone(),
             self.counters.clone(),
             metadata.clone(),
+            series_by_metric.clone(),
             progress.clone(),
         ));
         LoopHandle {
@@ -337,6 +340,7 @@ impl Manager {
             release: release_tx,
             status,
             metadata,
+            series_by_metric,
             progress,
             semantics,
         }
@@ -356,6 +360,21 @@ impl Manager {
             .lock()
             .get(&loop_key(job, target))
             .map(|h| h.metadata.lock().clone())
+            .unwrap_or_default()
+    }
+
+    /// Series per metric name (as exposed, before metric relabeling) among those a target of
+    /// `job` exposed in its last scrape: scraped and kept by metric relabeling, names with
+    /// series only, most series first. Empty without a loop or before its first scrape.
+    pub fn series_by_metric(
+        &self,
+        job: &str,
+        target: &Target,
+    ) -> Arc<Vec<super::cache::MetricSeriesCount>> {
+        self.loops
+            .lock()
+            .get(&loop_key(job, target))
+            .map(|h| h.series_by_metric.lock().clone())
             .unwrap_or_default()
     }
 
@@ -447,10 +466,14 @@ mod tests {
     }
 
     async fn target() -> String {
+        target_serving("m 1\n").await
+    }
+
+    async fn target_serving(body: &'static str) -> String {
         let app = axum::Router::new().route(
             "/metrics",
-            axum::routing::get(|| async {
-                ([("content-type", "text/plain; version=0.0.4")], "m 1\n")
+            axum::routing::get(move || async move {
+                ([("content-type", "text/plain; version=0.0.4")], body)
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -524,5 +547,39 @@ mod tests {
         assert_eq!(manager.loop_count(), 0);
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(sink.count("up", |v| v == STALE_NAN), before + 1);
+    }
+
+    #[tokio::test]
+    async fn series_by_metric_is_published_after_a_scrape_that_changed_it() {
+        let address = target_serving("a{x=\"1\"} 1\na{x=\"2\"} 1\na{x=\"3\"} 1\nb 1\n").await;
+        let manager = Manager::new(Arc::new(Recorder::default()));
+        let (config, view) = setup(
+            &address,
+            "    metric_relabel_configs:\n      - source_labels: [__name__, x]\n        regex: a;2\n        action: drop\n",
+        );
+        let target = view.jobs["j"].active[0].clone();
+        assert!(manager.series_by_metric("j", &target).is_empty());
+        manager.sync(&config, &view);
+        let mut published = manager.series_by_metric("j", &target);
+        for _ in 0..50 {
+            if !published.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            published = manager.series_by_metric("j", &target);
+        }
+        let counts: Vec<(&str, u32, u32)> = published
+            .iter()
+            .map(|c| (&*c.name, c.scraped, c.kept))
+            .collect();
+        assert_eq!(counts, [("a", 3, 2), ("b", 1, 1)]);
+        // Later scrapes are all cache hits: the same snapshot, not a rebuilt one.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(Arc::ptr_eq(
+            &published,
+            &manager.series_by_metric("j", &target)
+        ));
+        assert!(manager.series_by_metric("other", &target).is_empty());
+        manager.stop_all();
     }
 }

@@ -8,6 +8,7 @@ pub mod manager;
 pub mod parse;
 pub mod scrape_loop;
 
+pub use cache::MetricSeriesCount;
 pub use manager::Manager;
 pub use scrape_loop::TargetStatus;
 

@@ -2,7 +2,7 @@
 //! slots skipped), the synthetic series, and staleness when the target goes away.
 
 use super::append::{AppendStats, STALE_NAN, Scratch, TargetContext, append_scrape, series_ref};
-use super::cache::SeriesCache;
+use super::cache::{MetricSeriesCount, SeriesCache};
 use super::http::{FetchError, RequestSettings, fetch};
 use super::parse::{Format, MetricType, format_from_content_type};
 use crate::config::{ScrapeConfig, ScrapeProtocol};
@@ -58,6 +58,18 @@ fn publish_metadata(cache: &mut SeriesCache, shared: &SharedMetadata) {
         .collect();
     list.sort();
     *shared.lock() = Arc::new(list);
+}
+
+/// A target's series per exposed metric name (scraped > 0, most first), replaced after each
+/// scrape that changed them.
+pub type SharedSeriesByMetric = Arc<Mutex<Arc<Vec<MetricSeriesCount>>>>;
+
+fn publish_series_by_metric(cache: &mut SeriesCache, shared: &SharedSeriesByMetric) {
+    // A scrape of only cache hits changes no count: nothing to build.
+    if !std::mem::take(&mut cache.metric_names.changed) {
+        return;
+    }
+    *shared.lock() = Arc::new(cache.metric_names.snapshot());
 }
 
 /// Everything a loop needs; replaced on reload without losing the cache.
@@ -287,6 +299,7 @@ pub async fn run(
     status: Arc<Mutex<TargetStatus>>,
     counters: Arc<super::ScrapeCounters>,
     metadata: SharedMetadata,
+    series_by_metric: SharedSeriesByMetric,
     progress: Arc<LoopProgress>,
 ) {
     let mut current = config.borrow_and_update().clone();
@@ -376,6 +389,7 @@ pub async fn run(
         )
         .await;
         publish_metadata(&mut cache, &metadata);
+        publish_series_by_metric(&mut cache, &series_by_metric);
 
         *progress.last_scraped.lock() = Some(slot);
         if write {

@@ -375,17 +375,165 @@ fn stale_nan_and_special_values_keep_their_bits() {
 #[test]
 fn cache_entries_are_small() {
     // Budget: the performance issue wants well under vmagent's ~150 bytes per series.
-    // 16-byte key + 24-byte entry + 1 control byte.
-    assert_eq!(SeriesCache::entry_bytes(), 41);
-    assert_eq!(crate::scrape::cache::CacheEntry::new(None).series(), None);
-    assert_eq!(
-        crate::scrape::cache::CacheEntry::new(Some(7)).series(),
-        Some(7)
+    // The u128 key aligns the (key, entry) slot to 16: 16 + 28 bytes of entry (ref,
+    // timestamp, two scrape numbers, metric name index) pad to 48, plus 1 control byte.
+    assert!(
+        SeriesCache::entry_bytes() <= 48 + 1,
+        "the slot grew: {} bytes",
+        SeriesCache::entry_bytes()
     );
+    assert_eq!(SeriesCache::entry_bytes(), 49);
+    assert_eq!(CacheEntry::new(None, 0).series(), None);
+    assert_eq!(CacheEntry::new(Some(7), 0).series(), Some(7));
     assert_eq!(
-        crate::scrape::cache::CacheEntry::new(Some(u64::MAX)).series(),
+        CacheEntry::new(Some(u64::MAX), 0).series(),
         Some(u64::MAX - 1)
     );
+}
+
+/// `(name, scraped, kept)` of every name with series, as published.
+fn series_by_metric(cache: &SeriesCache) -> Vec<(String, u32, u32)> {
+    cache.check_metric_name_counts();
+    cache
+        .metric_names
+        .snapshot()
+        .into_iter()
+        .map(|c| (c.name.into(), c.scraped, c.kept))
+        .collect()
+}
+
+fn counts(list: &[(&str, u32, u32)]) -> Vec<(String, u32, u32)> {
+    list.iter()
+        .map(|(name, scraped, kept)| (name.to_string(), *scraped, *kept))
+        .collect()
+}
+
+#[test]
+fn series_are_counted_per_exposed_metric_name_before_and_after_relabeling() {
+    let configs = relabel(
+        "- source_labels: [__name__, x]\n  regex: a;2\n  action: drop\n- source_labels: [__name__]\n  regex: old_(.*)\n  target_label: __name__\n  replacement: new_$1\n",
+    );
+    let mut h = Harness::new(TargetContext {
+        metric_relabel_configs: configs,
+        ..ctx()
+    });
+    let body = "a{x=\"1\"} 1\na{x=\"2\"} 1\na{x=\"3\"} 1\nb{y=\"1\"} 1\nb{y=\"2\"} 1\nold_c 1\n";
+    h.scrape(body, NOW).0.unwrap();
+    // Renamed by relabeling, counted under the exposed name.
+    assert_eq!(
+        series_by_metric(&h.cache),
+        counts(&[("a", 3, 2), ("b", 2, 2), ("old_c", 1, 1)])
+    );
+    assert!(std::mem::take(&mut h.cache.metric_names.changed));
+
+    // All hits: nothing changed, nothing to publish.
+    h.scrape(body, NOW + 1000).0.unwrap();
+    assert!(!h.cache.metric_names.changed);
+
+    // Series that disappear are uncounted: a dropped one (a{x="2"}) from `scraped` only.
+    h.scrape(
+        "a{x=\"1\"} 1\na{x=\"3\"} 1\nb{y=\"2\"} 1\nold_c 1\n",
+        NOW + 2000,
+    )
+    .0
+    .unwrap();
+    assert!(std::mem::take(&mut h.cache.metric_names.changed));
+    assert_eq!(
+        series_by_metric(&h.cache),
+        counts(&[("a", 2, 2), ("b", 1, 1), ("old_c", 1, 1)])
+    );
+    h.scrape("a{x=\"2\"} 1\nold_c 1\n", NOW + 3000).0.unwrap();
+    assert_eq!(
+        series_by_metric(&h.cache),
+        counts(&[("a", 1, 0), ("old_c", 1, 1)]),
+        "names without series are left out"
+    );
+    // A name that comes back is counted again.
+    h.scrape("b 1\nold_c 1\n", NOW + 4000).0.unwrap();
+    assert_eq!(
+        series_by_metric(&h.cache),
+        counts(&[("b", 1, 1), ("old_c", 1, 1)])
+    );
+}
+
+#[test]
+fn failed_scrapes_keep_the_counts_those_of_the_cached_entries() {
+    let mut h = Harness::new(TargetContext {
+        sample_limit: 3,
+        ..ctx()
+    });
+    h.scrape("a 1\nb 2\n", NOW).0.unwrap();
+    // A parse error: `c` was cached before it, `b` not seen and evicted.
+    h.scrape("a 1\nc 1\nd{ 3\n", NOW + 1000).0.unwrap_err();
+    assert_eq!(
+        series_by_metric(&h.cache),
+        counts(&[("a", 1, 1), ("c", 1, 1)])
+    );
+    // Over the sample limit: every series was seen and stays cached.
+    h.scrape("a 1\nc 1\ne 1\ne{x=\"1\"} 1\n", NOW + 2000)
+        .0
+        .unwrap_err();
+    assert_eq!(h.cache.len(), 4);
+    assert_eq!(
+        series_by_metric(&h.cache),
+        counts(&[("e", 2, 2), ("a", 1, 1), ("c", 1, 1)])
+    );
+    // A failure on a new series (duplicate label) caches nothing for it.
+    h.scrape("a 1\nf{x=\"1\",x=\"2\"} 1\n", NOW + 3000)
+        .0
+        .unwrap_err();
+    assert_eq!(series_by_metric(&h.cache), counts(&[("a", 1, 1)]));
+    // No body (a failed request): everything evicted.
+    let result = append_scrape(
+        &h.ctx,
+        &mut h.cache,
+        &h.sink,
+        &mut h.scratch,
+        None,
+        NOW + 4000,
+        NOW,
+    );
+    assert!(result.is_ok());
+    assert!(series_by_metric(&h.cache).is_empty());
+}
+
+#[test]
+fn churned_metric_names_are_compacted_away() {
+    use crate::scrape::cache::DEAD_METRIC_NAMES_FLOOR;
+    let mut h = Harness::new(ctx());
+    let mut most_names = 0;
+    for i in 0..1000 {
+        // Three stable names (inserted first, so compaction moves the churned names' indexes
+        // past them), five new ones every scrape.
+        let mut body = String::from("stable_a 1\nstable_a{x=\"1\"} 1\nstable_b 1\nstable_c 1\n");
+        for k in 0..5 {
+            body.push_str(&format!("churn_{i}_{k} 1\nchurn_{i}_{k}{{x=\"1\"}} 1\n"));
+        }
+        h.scrape(&body, NOW + i * 1000).0.unwrap();
+        let live = series_by_metric(&h.cache).len();
+        assert_eq!(live, 8);
+        let names = h.cache.metric_names.len();
+        assert!(
+            names <= live + live.max(DEAD_METRIC_NAMES_FLOOR),
+            "scrape {i}: {names} names for {live} live ones"
+        );
+        most_names = most_names.max(names);
+    }
+    assert!(
+        most_names > DEAD_METRIC_NAMES_FLOOR,
+        "compaction was exercised"
+    );
+    assert_eq!(
+        series_by_metric(&h.cache)[..4],
+        counts(&[
+            ("churn_999_0", 2, 2),
+            ("churn_999_1", 2, 2),
+            ("churn_999_2", 2, 2),
+            ("churn_999_3", 2, 2)
+        ])
+    );
+    h.scrape("stable_a 1\n", NOW + 1_000_000).0.unwrap();
+    assert_eq!(series_by_metric(&h.cache), counts(&[("stable_a", 1, 1)]));
 }
 
 #[test]
