@@ -297,27 +297,6 @@ fn write_kubeconfig(dir: &Path, url: &str) -> PathBuf {
 }
 
 /// `n` targets that each serve `series` constant gauges `metric{series="k"}`.
-async fn start_fixed_targets(n: usize, series: u64) -> Vec<String> {
-    let mut body = String::from("# TYPE metric gauge\n");
-    for k in 0..series {
-        body.push_str(&format!("metric{{series=\"{k}\"}} {k}\n"));
-    }
-    let mut targets = Vec::new();
-    for _ in 0..n {
-        let body = body.clone();
-        let app =
-            axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind target");
-        targets.push(listener.local_addr().expect("address").to_string());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-    }
-    targets
-}
-
 /// A sample of promshard's `/metrics` at `address` (0 when absent).
 async fn self_metric(address: &str, name: &str) -> f64 {
     let text = reqwest::get(format!("http://{address}/metrics"))
@@ -723,7 +702,7 @@ async fn seed_walk_through_scales_to_three() {
     let kubeconfig = write_kubeconfig(dir.path(), &k8s.url());
     let receiver = StrictReceiver::start().await;
     receiver.accept_identical_repeats();
-    let targets = start_fixed_targets(6, SERIES).await;
+    let targets = common::serve_fixed_targets(6, SERIES).await;
     // 10,045-series scrapes in a debug build on two cores: 2 s slots leave headroom.
     let config = write_config_with_interval(dir.path(), &targets, Some(&receiver), "2s", "1500ms");
     let mut replicas = Replicas::new(dir.path(), config, 3, 1);
@@ -888,7 +867,7 @@ async fn scale_down_five_to_three_drains_without_gaps() {
     let kubeconfig = write_kubeconfig(dir.path(), &k8s.url());
     let receiver = StrictReceiver::start().await;
     receiver.accept_identical_repeats();
-    let targets = start_fixed_targets(6, SERIES).await;
+    let targets = common::serve_fixed_targets(6, SERIES).await;
     let config = write_config(dir.path(), &targets, Some(&receiver));
     let mut replicas = Replicas::new(dir.path(), config, 5, 1);
     replicas.extra_args = vec![

@@ -26,15 +26,12 @@ impl Target {
     /// The target's identity between replicas and runs: xxh3 of its public labels
     /// (`name 0xff value 0xff`) and scrape URL; never `__meta_*` or anything local.
     pub fn key(&self) -> u64 {
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        Labels::hash_into(
+        target_key(
             self.labels
                 .iter()
                 .filter(|(name, _)| !name.starts_with("__")),
-            &mut hasher,
-        );
-        hasher.update(self.scrape_url.as_bytes());
-        hasher.digest()
+            &self.scrape_url,
+        )
     }
 
     /// The labels every sample of this target gets: those not starting with `__`.
@@ -43,6 +40,18 @@ impl Target {
         labels.retain(|name, _| !name.starts_with("__"));
         labels
     }
+}
+
+/// [`Target::key`] from the public labels (sorted by name) and the scrape URL, as the
+/// targets API lists them.
+pub fn target_key<'a>(
+    public_labels: impl Iterator<Item = (&'a str, &'a str)>,
+    scrape_url: &str,
+) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    Labels::hash_into(public_labels, &mut hasher);
+    hasher.update(scrape_url.as_bytes());
+    hasher.digest()
 }
 
 /// What became of one discovered target.

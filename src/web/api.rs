@@ -19,18 +19,22 @@ fn success(data: Value) -> Json<Value> {
 #[derive(Deserialize, Default)]
 pub struct TargetsQuery {
     #[serde(default)]
-    state: String,
+    pub state: String,
     #[serde(default, rename = "scrapePool")]
-    scrape_pool: String,
+    pub scrape_pool: String,
     /// `cluster`: every member's targets, merged, each with its `owners`.
     #[serde(default)]
-    scope: String,
+    pub scope: String,
+    /// Leaves active targets' discovered labels out (the pages fetch them on demand).
+    #[serde(skip)]
+    pub without_discovered_labels: bool,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ActiveTarget<'a> {
-    discovered_labels: &'a Labels,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discovered_labels: Option<&'a Labels>,
     labels: Labels,
     scrape_pool: &'a str,
     scrape_url: &'a str,
@@ -41,6 +45,10 @@ struct ActiveTarget<'a> {
     health: &'a str,
     scrape_interval: String,
     scrape_timeout: String,
+    /// Series in the last successful scrape after metric relabeling (promshard's addition).
+    series: u64,
+    /// The same before metric relabeling (promshard's addition).
+    scraped_series: u64,
 }
 
 #[derive(Serialize)]
@@ -65,7 +73,7 @@ pub async fn targets(
 /// Every live member's active targets (this one's computed here), merged by scrape pool,
 /// URL and labels; each gets `owners`, the members that scrape it (empty: nobody does yet).
 /// A member that does not answer is named in `warnings`.
-async fn cluster_targets(
+pub(super) async fn cluster_targets(
     state: &AppState,
     cluster: &crate::coord::Cluster,
     query: &TargetsQuery,
@@ -129,7 +137,7 @@ async fn cluster_targets(
 
 /// This replica's targets API answer; with `own_only`, the active targets are those it
 /// scrapes.
-fn local_targets(state: &AppState, query: &TargetsQuery, own_only: bool) -> Value {
+pub(super) fn local_targets(state: &AppState, query: &TargetsQuery, own_only: bool) -> Value {
     let view = state.targets.read().clone();
     let wanted = query.state.to_ascii_lowercase();
     let show_active = matches!(wanted.as_str(), "" | "any" | "active");
@@ -150,7 +158,11 @@ fn local_targets(state: &AppState, query: &TargetsQuery, own_only: bool) -> Valu
                     None if own_only => return None,
                     None => TargetStatus::default(),
                 };
-                Some(active_target(job, t, status, &state.external_host))
+                let mut target = active_target(job, t, status, &state.external_host);
+                if query.without_discovered_labels {
+                    target.discovered_labels = None;
+                }
+                Some(target)
             }));
         }
         if show_dropped {
@@ -174,7 +186,7 @@ fn active_target<'a>(
     external_host: &str,
 ) -> ActiveTarget<'a> {
     ActiveTarget {
-        discovered_labels: &target.discovered_labels,
+        discovered_labels: Some(&target.discovered_labels),
         labels: target.public_labels(),
         scrape_pool: job,
         scrape_url: &target.scrape_url,
@@ -191,6 +203,8 @@ fn active_target<'a>(
         },
         scrape_interval: target.interval.to_string(),
         scrape_timeout: target.timeout.to_string(),
+        series: status.series,
+        scraped_series: status.series_scraped,
     }
 }
 
@@ -225,6 +239,45 @@ pub fn rfc3339(time: SystemTime) -> String {
     text
 }
 
+/// Reads what [`rfc3339`] writes (UTC, `Z`, optional fraction); `None` for anything else and
+/// for Go's zero time, which the targets API uses for "never".
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut date_parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (
+        date_parts.next()??,
+        date_parts.next()??,
+        date_parts.next()??,
+    );
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut clock_parts = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (
+        clock_parts.next()??,
+        clock_parts.next()??,
+        clock_parts.next()??,
+    );
+    if year < 1970 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days since 1970-01-01 from the civil date (the inverse of `rfc3339`'s algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    let nanos = if fraction.is_empty() {
+        0
+    } else if fraction.len() <= 9 && fraction.bytes().all(|b| b.is_ascii_digit()) {
+        fraction.parse::<u32>().ok()? * 10u32.pow(9 - fraction.len() as u32)
+    } else {
+        return None;
+    };
+    Some(UNIX_EPOCH + std::time::Duration::new(u64::try_from(secs).ok()?, nanos))
+}
+
 /// The scrape URL as seen from outside: a loopback host is replaced by ours, port kept
 /// (Prometheus' `getGlobalURL`).
 pub fn global_url(scrape_url: &str, external_host: &str) -> String {
@@ -253,6 +306,18 @@ pub async fn status_flags(State(state): State<Arc<AppState>>) -> Json<Value> {
     success(json!(state.flags))
 }
 
+/// Prometheus' build information shape; promshard fills in what it knows.
+pub async fn status_buildinfo() -> Json<Value> {
+    success(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": option_env!("PROMSHARD_REVISION").unwrap_or_default(),
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}
+
 #[cfg(test)]
 mod time_tests {
     use super::rfc3339;
@@ -267,6 +332,24 @@ mod time_tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn parses_what_it_formats() {
+        for secs in [0, 59, 951_782_400, 1_700_000_000, 4_102_444_800 + 86_399] {
+            for nanos in [0, 120_000_000, 1, 999_999_999] {
+                let time = UNIX_EPOCH + Duration::new(secs, nanos);
+                assert_eq!(
+                    super::parse_rfc3339(&rfc3339(time)),
+                    Some(time),
+                    "{secs}.{nanos}"
+                );
+            }
+        }
+        assert_eq!(super::parse_rfc3339("0001-01-01T00:00:00Z"), None);
+        assert_eq!(super::parse_rfc3339("2023-11-14 22:13:20Z"), None);
+        assert_eq!(super::parse_rfc3339("2023-13-14T22:13:20Z"), None);
+        assert_eq!(super::parse_rfc3339("2023-11-14T22:13:20.x1Z"), None);
     }
 }
 

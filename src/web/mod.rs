@@ -1,6 +1,9 @@
-//! The HTTP server: Prometheus-shaped JSON APIs, health, readiness and reload.
+//! The HTTP server: Prometheus-shaped JSON APIs, the pages (each with its JSON twin),
+//! health, readiness and reload.
 
 mod api;
+mod pages;
+mod series;
 
 use crate::config::Config;
 use crate::targets::JobTargets;
@@ -50,11 +53,21 @@ pub fn app(state: Arc<AppState>) -> Router {
         None => Router::new(),
     };
     Router::new()
+        .route("/", get(pages::home))
+        .route("/targets", get(pages::targets))
+        .route("/targets/discovered", get(pages::discovered_labels))
+        .route("/cluster", get(pages::cluster))
+        .route("/service-discovery", get(pages::service_discovery))
+        .route("/cardinality", get(pages::cardinality))
+        .route("/config", get(pages::config))
+        .route("/flags", get(pages::flags))
         .route("/api/v1/targets", get(api::targets))
         .route("/api/v1/targets/metadata", get(api::targets_metadata))
         .route("/api/v1/metadata", get(api::metadata))
         .route("/api/v1/status/config", get(api::status_config))
         .route("/api/v1/status/flags", get(api::status_flags))
+        .route("/api/v1/status/buildinfo", get(api::status_buildinfo))
+        .route("/api/v1/status/series", get(series::status_series))
         .route("/metrics", get(metrics))
         .route(
             "/-/healthy",

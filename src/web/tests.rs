@@ -33,7 +33,13 @@ impl crate::remote_write::SampleSink for NoSink {
 }
 
 fn state() -> (Arc<AppState>, mpsc::Receiver<ReloadRequest>) {
-    let config = load_str(CONFIG, Path::new("/tmp/p.yml")).unwrap();
+    state_with(CONFIG)
+}
+
+/// A state whose every job has targets `<job>:1` and `127.0.0.1:9100` (no loops: health
+/// unknown) and one dropped target.
+pub(super) fn state_with(config: &str) -> (Arc<AppState>, mpsc::Receiver<ReloadRequest>) {
+    let config = load_str(config, Path::new("/tmp/p.yml")).unwrap();
     let mut view = TargetsView::default();
     for cfg in &config.scrape_configs {
         let group = TargetGroup {
@@ -66,7 +72,7 @@ fn state() -> (Arc<AppState>, mpsc::Receiver<ReloadRequest>) {
     (Arc::new(state), rx)
 }
 
-async fn get_json(app: Router, uri: &str) -> (StatusCode, Value) {
+pub(super) async fn get_json(app: Router, uri: &str) -> (StatusCode, Value) {
     let response = app
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
         .await
