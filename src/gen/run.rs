@@ -14,14 +14,14 @@ const LOG_TARGET: &str = "promshard::gen";
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The listen address of each target: `addresses` as given, or with `targets` set, that many
-/// consecutive ports from the one address given (`HOST:PORT`).
+/// consecutive ports from the one address given (`HOST:PORT`); `:PORT` means every interface.
 pub fn listen_addresses(
     addresses: &[String],
     targets: Option<usize>,
 ) -> Result<Vec<String>, GenError> {
     let invalid = |flag, message: String| Err(GenError::InvalidOption { flag, message });
     let Some(targets) = targets else {
-        return Ok(addresses.to_vec());
+        return Ok(addresses.iter().map(|a| with_host(a)).collect());
     };
     if targets == 0 {
         return invalid("--targets", "must be at least 1".to_string());
@@ -58,8 +58,16 @@ pub fn listen_addresses(
         );
     }
     Ok((0..targets)
-        .map(|i| format!("{host}:{}", first_port as usize + i))
+        .map(|i| with_host(&format!("{host}:{}", first_port as usize + i)))
         .collect())
+}
+
+/// `:PORT` (Go's listen syntax, which exporters' flags accept) as `0.0.0.0:PORT`.
+fn with_host(address: &str) -> String {
+    match address.strip_prefix(':') {
+        Some(_) => format!("0.0.0.0{address}"),
+        None => address.to_string(),
+    }
 }
 
 /// Binds every address (target number = position), serves until SIGTERM or SIGINT, then

@@ -1,6 +1,7 @@
 use super::*;
 use crate::scrape::parse::{Entry, Format, MetricType, Parser};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 const SHAPES: [Shape; 3] = [Shape::Article, Shape::Cadvisor, Shape::NodeExporter];
 
@@ -419,6 +420,14 @@ fn listen_addresses_for_targets() {
         listen_addresses(&["[::1]:80".to_string()], Some(2)).unwrap(),
         ["[::1]:80", "[::1]:81"]
     );
+    assert_eq!(
+        listen_addresses(&[":9100".to_string()], Some(2)).unwrap(),
+        ["0.0.0.0:9100", "0.0.0.0:9101"]
+    );
+    assert_eq!(
+        listen_addresses(&[":9100".to_string()], None).unwrap(),
+        ["0.0.0.0:9100"]
+    );
     let two = vec!["a:1".to_string(), "b:2".to_string()];
     assert_eq!(listen_addresses(&two, None).unwrap(), two);
     for (addresses, targets) in [
@@ -440,4 +449,47 @@ fn listen_addresses_for_targets() {
         listen_addresses(&["h:0".to_string()], Some(1)).unwrap(),
         ["h:0"]
     );
+}
+
+/// The library path the demo takes: `serve` on a listener of its own, in-process.
+#[tokio::test]
+async fn serve_answers_in_process_and_fails_the_drawn_requests() {
+    let options = GenOptions {
+        series: 1_234,
+        error_rate: 0.5,
+        ..options(Shape::NodeExporter, 0)
+    };
+    let generator = Arc::new(Generator::new(&options, 4).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve(listener, generator.clone()));
+    // reqwest asks for gzip and decompresses.
+    let client = reqwest::Client::new();
+    for request in 0..20 {
+        let response = client
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        if generator.should_fail(request) {
+            assert_eq!(response.status(), 500, "request {request}");
+        } else {
+            assert_eq!(response.status(), 200, "request {request}");
+            let body = response.bytes().await.unwrap();
+            assert_eq!(parse(&body).len(), 1_234);
+        }
+    }
+    let description = client
+        .get(format!("http://{address}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        description,
+        "promshard gen: target 4, 1234 series of shape node-exporter at /metrics\n"
+    );
+    server.abort();
 }
