@@ -2,6 +2,7 @@
 
 use crate::config::duration::PromDuration;
 use crate::config::size::ByteSize;
+use crate::r#gen::{GenError, GenOptions, Shape};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
+    /// Serve generated metrics, one target per listen address (the demo's workload).
+    Gen(GenArgs),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -35,6 +38,86 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `promshard gen`: flags named like an exporter's.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GenArgs {
+    /// Address of one target; repeat for more (target number = position). With --targets,
+    /// given once as HOST:PORT, the first of consecutive ports.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9091")]
+    pub web_listen_address: Vec<String>,
+    /// Number of targets, on consecutive ports from --web.listen-address.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub targets: Option<u64>,
+    /// Series (sample lines) per target, exactly.
+    #[arg(long, default_value_t = GenOptions::default().series)]
+    pub series: usize,
+    /// What the series look like.
+    #[arg(long, value_enum, default_value_t = Shape::Article)]
+    pub shape: Shape,
+    /// Article shape: labels per series.
+    #[arg(long, default_value_t = GenOptions::default().labels)]
+    pub labels: usize,
+    /// Article shape: values of each label (a metric name holds values^labels series).
+    #[arg(long = "values-per-label", default_value_t = GenOptions::default().values_per_label)]
+    pub values_per_label: usize,
+    /// Article shape: characters of each label value.
+    #[arg(long = "label-value-length", default_value_t = GenOptions::default().label_value_length)]
+    pub label_value_length: usize,
+    /// Article shape: characters of each metric name (before a counter's `_total`).
+    #[arg(long = "metric-name-length", default_value_t = GenOptions::default().metric_name_length)]
+    pub metric_name_length: usize,
+    /// Wait this long before each answer.
+    #[arg(long, default_value = "0", value_parser = PromDuration::parse)]
+    pub delay: PromDuration,
+    /// Fraction of /metrics requests answered 500, in [0, 1].
+    #[arg(long = "error-rate", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub error_rate: f64,
+    /// Varies values, cAdvisor pods, node interfaces and which requests fail.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Give every sample the render time as its timestamp (as cAdvisor does).
+    #[arg(long)]
+    pub timestamps: bool,
+}
+
+impl GenArgs {
+    pub fn options(&self) -> GenOptions {
+        GenOptions {
+            shape: self.shape,
+            series: self.series,
+            labels: self.labels,
+            values_per_label: self.values_per_label,
+            label_value_length: self.label_value_length,
+            metric_name_length: self.metric_name_length,
+            delay: self.delay.0,
+            error_rate: self.error_rate,
+            seed: self.seed,
+            timestamps: self.timestamps,
+        }
+    }
+
+    /// The options and each target's listen address, or what is wrong with the flags
+    /// together (each one alone was checked by clap).
+    pub fn resolve(&self) -> Result<(GenOptions, Vec<String>), GenError> {
+        let options = self.options();
+        options.validate()?;
+        let targets = self.targets.map(|n| n as usize);
+        let addresses = crate::r#gen::listen_addresses(&self.web_listen_address, targets)?;
+        Ok((options, addresses))
+    }
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not in [0, 1]"))
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,6 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use promshard::cli::{CheckCommand, Cli, Command};
+use promshard::r#gen::GenError;
 
 fn main() {
     let cli = Cli::parse();
@@ -14,19 +15,49 @@ fn main() {
             );
             std::process::exit(code);
         }
-        None => {
-            promshard::logging::init(cli.flags.log_level, cli.flags.log_format);
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
+        Some(Command::Gen(args)) => {
+            // Flags that are wrong together exit 2 like the ones clap rejects alone.
+            let (options, addresses) = match args.resolve() {
+                Ok(resolved) => resolved,
                 Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    std::process::exit(1);
+                    let mut command = Cli::command();
+                    command.build();
+                    match command.find_subcommand_mut("gen") {
+                        Some(gen_command) => gen_command,
+                        None => &mut command,
+                    }
+                    .error(clap::error::ErrorKind::ValueValidation, e)
+                    .exit()
                 }
             };
-            if let Err(e) = runtime.block_on(promshard::agent::run(cli.flags)) {
+            promshard::logging::init(cli.flags.log_level, cli.flags.log_format);
+            let result = runtime().block_on(promshard::r#gen::run(options, addresses));
+            if let Err(e) = result {
+                tracing::error!(error = %e, "promshard gen stopped");
+                let code = if matches!(e, GenError::InvalidOption { .. }) {
+                    2
+                } else {
+                    1
+                };
+                std::process::exit(code);
+            }
+        }
+        None => {
+            promshard::logging::init(cli.flags.log_level, cli.flags.log_format);
+            if let Err(e) = runtime().block_on(promshard::agent::run(cli.flags)) {
                 tracing::error!(error = %e, "promshard stopped");
                 std::process::exit(1);
             }
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::exit(1);
         }
     }
 }
