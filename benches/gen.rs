@@ -5,7 +5,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use promshard::r#gen::{GenOptions, Generator, Shape};
+use promshard::generator::{GenOptions, Generator, Shape};
 use std::hint::black_box;
 use std::io::Write;
 use std::time::SystemTime;

@@ -2,7 +2,7 @@
 
 use crate::config::duration::PromDuration;
 use crate::config::size::ByteSize;
-use crate::r#gen::{GenError, GenOptions, Shape};
+use crate::generator::{GenError, GenOptions, Shape};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,6 +29,10 @@ pub enum Command {
     },
     /// Serve generated metrics, one target per listen address (the demo's workload).
     Gen(GenArgs),
+    /// The article's walk-through on this machine: generators, a receiver, and replicas
+    /// that scale out under --shard.max-series; ends with a table and exit 0 when every
+    /// series arrived.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -104,7 +108,7 @@ impl GenArgs {
         let options = self.options();
         options.validate()?;
         let targets = self.targets.map(|n| n as usize);
-        let addresses = crate::r#gen::listen_addresses(&self.web_listen_address, targets)?;
+        let addresses = crate::generator::listen_addresses(&self.web_listen_address, targets)?;
         Ok((options, addresses))
     }
 }

@@ -5,8 +5,9 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod coord;
-// `gen` is a reserved keyword since Rust 2024: paths spell it `r#gen`.
-pub mod r#gen;
+pub mod demo;
+// `gen` is a reserved keyword since Rust 2024: paths spell it `generator`.
+pub mod generator;
 pub mod http_client;
 pub mod labels;
 pub mod logging;

@@ -1,6 +1,6 @@
 use clap::{CommandFactory, Parser};
 use promshard::cli::{CheckCommand, Cli, Command};
-use promshard::r#gen::GenError;
+use promshard::generator::GenError;
 
 fn main() {
     let cli = Cli::parse();
@@ -31,7 +31,7 @@ fn main() {
                 }
             };
             promshard::logging::init(cli.flags.log_level, cli.flags.log_format);
-            let result = runtime().block_on(promshard::r#gen::run(options, addresses));
+            let result = runtime().block_on(promshard::generator::run(options, addresses));
             if let Err(e) = result {
                 tracing::error!(error = %e, "promshard gen stopped");
                 let code = if matches!(e, GenError::InvalidOption { .. }) {
@@ -40,6 +40,14 @@ fn main() {
                     1
                 };
                 std::process::exit(code);
+            }
+        }
+        Some(Command::Demo(args)) => {
+            // The replicas log to their own files; the demo prints progress.
+            promshard::logging::init(promshard::cli::LogLevel::Warn, cli.flags.log_format);
+            if let Err(e) = runtime().block_on(promshard::demo::run(args)) {
+                eprintln!("promshard demo: {e}");
+                std::process::exit(1);
             }
         }
         None => {

@@ -17,7 +17,7 @@ mod common;
 
 use axum::Json;
 use axum::routing::get;
-use common::{free_port, get_json, start_prometheus, start_promshard};
+use common::{get_json, start_on_free_port, start_prometheus, start_promshard};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -224,10 +224,12 @@ async fn compare(
     let keep_all_dir = dir.join("keep-all");
     std::fs::create_dir_all(&keep_all_dir).unwrap();
 
-    let (prom_port, keep_all_port, ours_port) = (free_port(), free_port(), free_port());
-    let mut prometheus = start_prometheus(&config, &dir, prom_port);
-    let mut reference = start_prometheus(&keep_all, &keep_all_dir, keep_all_port);
-    let mut ours = start_promshard(&config, &dir, ours_port);
+    let (mut prometheus, prom_port) =
+        start_on_free_port(|port| start_prometheus(&config, &dir, port)).await;
+    let (mut reference, keep_all_port) =
+        start_on_free_port(|port| start_prometheus(&keep_all, &keep_all_dir, port)).await;
+    let (mut ours, ours_port) =
+        start_on_free_port(|port| start_promshard(&config, &dir, port)).await;
     let client = reqwest::Client::new();
     let targets = |port: u16| format!("http://127.0.0.1:{port}/api/v1/targets");
     let deadline = Instant::now() + Duration::from_secs(60);

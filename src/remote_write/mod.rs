@@ -37,6 +37,7 @@ pub mod encode;
 pub mod encode_v2;
 pub mod metadata;
 pub mod metrics;
+pub mod prompb;
 mod queue;
 pub mod send;
 mod shard;

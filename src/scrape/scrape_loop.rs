@@ -197,6 +197,13 @@ const SYNTHETIC_METADATA: [(&str, &str, &str); 8] = [
     ),
 ];
 
+/// Whether `name` is one of the series the scraper adds to every target (`up`, `scrape_*`).
+pub fn is_synthetic(name: &str) -> bool {
+    SYNTHETIC_METADATA
+        .iter()
+        .any(|(synthetic, _, _)| *synthetic == name)
+}
+
 /// The metadata of synthetic series `name` (all gauges), shared by every target.
 fn synthetic_metadata(name: &str) -> Option<Arc<FamilyMetadata>> {
     static SHARED: std::sync::LazyLock<Vec<Arc<FamilyMetadata>>> = std::sync::LazyLock::new(|| {

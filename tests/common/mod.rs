@@ -25,6 +25,42 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in 20000..32000")
 }
 
+/// Starts a server with `start(port)` on a free loopback port and waits until it listens.
+/// Another test may take the port between [`free_port`] and the server's bind: then the
+/// server exits with "address already in use" and another port is tried.
+pub async fn start_on_free_port(start: impl Fn(u16) -> Process) -> (Process, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut process = start(port);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                // The listener may be the thief's: ours would exit at once.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if process.check_running().is_ok() {
+                    return (process, port);
+                }
+            }
+            match process.check_running() {
+                Err(log) if log.contains("address already in use") => break,
+                Err(log) => panic!("server did not start: {log}"),
+                Ok(()) => {}
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} does not listen on port {port} after 30 s; log:\n{}",
+                process.name,
+                process.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    panic!("5 ports in a row were taken before the server could bind them")
+}
+
 /// A child process killed when dropped; its output goes to `log`.
 pub struct Process {
     child: Child,

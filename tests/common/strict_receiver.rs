@@ -3,14 +3,13 @@
 //! before the series' last timestamp (out of order or duplicate) and unsorted samples inside a
 //! series. It answers with a settable status, so a test can stage an outage.
 
-use super::receiver::WriteRequest;
+use super::receiver::decode_write_request;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use parking_lot::Mutex;
-use prost::Message;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -109,11 +108,7 @@ async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
     if !code.is_success() {
         return code;
     }
-    let decoded = snap::raw::Decoder::new()
-        .decompress_vec(&body)
-        .ok()
-        .and_then(|raw| WriteRequest::decode(raw.as_slice()).ok());
-    let Some(request) = decoded else {
+    let Ok(request) = decode_write_request(&body) else {
         shared.undecodable.fetch_add(1, Ordering::SeqCst);
         return StatusCode::BAD_REQUEST;
     };

@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Log lines' source: the module path would read `promshard::r#gen::run`.
+/// Log lines' source: the module path would read `promshard::generator::run`.
 const LOG_TARGET: &str = "promshard::gen";
 
 /// After a signal, how long requests in flight (a long `--delay`) may keep the process up.
