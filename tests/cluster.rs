@@ -44,13 +44,7 @@ async fn start_targets(n: usize) -> Vec<String> {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind target");
-        addresses.push(listener.local_addr().expect("address").to_string());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        addresses.push(common::serve_on_loopback(app).await);
     }
     addresses
 }
@@ -169,6 +163,24 @@ impl Replicas {
             "replica {i} exited with {status}; log:\n{}",
             process.log_text()
         );
+    }
+
+    /// Every replica's log lines about handoffs and takeovers, for a failure message.
+    fn handoff_log_lines(&self) -> String {
+        let mut out = String::new();
+        for (i, process) in &self.running {
+            for line in process.log_text().lines().filter(|l| {
+                let lower = l.to_ascii_lowercase();
+                lower.contains("handoff")
+                    || lower.contains("take")
+                    || lower.contains("release")
+                    || l.contains("level=warn")
+                    || l.contains("level=error")
+            }) {
+                out.push_str(&format!("replica {i}: {line}\n"));
+            }
+        }
+        out
     }
 
     fn check_running(&mut self) {
@@ -835,17 +847,37 @@ async fn seed_walk_through_scales_to_three() {
             "rejections: {:#?}",
             store.violations
         );
-        let series: Vec<&Vec<(i64, u64)>> = store
+        let series: Vec<(&String, &Vec<(i64, u64)>)> = store
             .series
             .iter()
             .filter(|(k, _)| k.starts_with("__name__=\"metric\""))
-            .map(|(_, v)| v)
             .collect();
         assert_eq!(series.len() as u64, 6 * SERIES, "series received");
-        for samples in series {
+        // Series without one sample per slot, counted by target, with one example.
+        let mut gaps: BTreeMap<String, (usize, String)> = BTreeMap::new();
+        for (key, samples) in series {
             let in_window = samples.iter().filter(|s| s.0 > from && s.0 <= to).count();
-            assert_eq!(in_window, 2, "a series without one sample per interval");
+            if in_window != 2 {
+                let instance = key
+                    .split(',')
+                    .find(|l| l.starts_with("instance="))
+                    .unwrap_or_default()
+                    .to_string();
+                let near: Vec<i64> = samples
+                    .iter()
+                    .map(|s| s.0)
+                    .filter(|t| *t > from - 6 * INTERVAL_MS && *t <= to + 6 * INTERVAL_MS)
+                    .collect();
+                let entry = gaps.entry(instance).or_insert((0, String::new()));
+                entry.0 += 1;
+                entry.1 = format!("{in_window} samples in ({from}, {to}]; nearby: {near:?}");
+            }
         }
+        assert!(
+            gaps.is_empty(),
+            "series without one sample per interval, by target: {gaps:#?}\n{}",
+            replicas.handoff_log_lines()
+        );
     });
 }
 

@@ -34,19 +34,7 @@ async fn start_targets() -> Vec<String> {
     for i in 0..SERIES_PER_TARGET {
         body.push_str(&format!("outage_series{{idx=\"{i}\"}} {i}\n"));
     }
-    let mut addresses = Vec::new();
-    for _ in 0..TARGETS {
-        let body = body.clone();
-        let app = axum::Router::new().route("/metrics", axum::routing::get(move || async { body }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind target");
-        addresses.push(listener.local_addr().expect("address").to_string());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-    }
-    addresses
+    common::serve_body(TARGETS, body).await
 }
 
 fn write_config(dir: &Path, targets: &[String], proxy: &TcpProxy) -> std::path::PathBuf {

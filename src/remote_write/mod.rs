@@ -487,6 +487,8 @@ impl SampleSink for RemoteWrite {
             return;
         }
         let shards: Vec<_> = state.endpoints.iter().map(|e| e.queue.shards()).collect();
+        // A shard with room now takes this whole scrape (see `shard`'s queue policy).
+        let rooms: Vec<Vec<bool>> = shards.iter().map(|set| set.room()).collect();
         // Only remote write 2.0 sends per-series metadata.
         let wants_metadata: Vec<bool> = state
             .endpoints
@@ -508,6 +510,7 @@ impl SampleSink for RemoteWrite {
                 match labels {
                     Some(labels) => state.endpoints[i].queue.enqueue(
                         &shards[i],
+                        &rooms[i],
                         Entry {
                             series: sample.series,
                             labels: Arc::clone(labels),

@@ -133,8 +133,9 @@ impl QueueManager {
         self.current.read()
     }
 
-    /// Queues one sample on `shards` (a guard from [`Self::shards`]).
-    pub fn enqueue(&self, shards: &ShardSet, entry: Entry) {
+    /// Queues one sample on `shards` (a guard from [`Self::shards`]); `room` is
+    /// [`ShardSet::room`] taken before the scrape's first sample.
+    pub fn enqueue(&self, shards: &ShardSet, room: &[bool], entry: Entry) {
         let ts = entry.timestamp_ms;
         if let Some(limit) = self.core.params.sample_age_limit
             && ts < unix_ms(SystemTime::now()) - limit.as_millis() as i64
@@ -148,7 +149,7 @@ impl QueueManager {
             .metrics
             .samples_pending
             .fetch_add(1, Ordering::Relaxed);
-        if !shards.enqueue(entry) {
+        if !shards.enqueue(entry, room) {
             self.core
                 .metrics
                 .samples_pending

@@ -4,13 +4,15 @@
 //! Queue policy. A sample goes to shard `series % shards`, so one series is always sent by one
 //! task, in order. Each shard holds one partial batch plus at most
 //! `max(1, capacity / max_samples_per_send)` full batches waiting to be sent, that is about
-//! `capacity + max_samples_per_send` samples, plus the batch in flight. Enqueuing never waits:
-//! when the shard is full the *new* sample is dropped and counted as
-//! `dropped{reason="queue_full"}`. (Prometheus blocks instead, which back-pressures its WAL
-//! reader; scrapes must never wait for the network. Dropping the newest sample keeps what is
-//! queued in order.) With a disk queue ([`super::spool`]) a shard sends a batch directly only
-//! while nothing waits on disk, and otherwise appends it there, so it only fills when the disk
-//! cannot keep up.
+//! `capacity + max_samples_per_send` samples, plus the batch in flight. One scrape is taken
+//! whole: a shard that had room when a scrape's samples started arriving ([`ShardSet::room`])
+//! takes all of them, however many, so a target with more series than `capacity` is never cut
+//! (memory grows by at most the scrapes arriving together). Enqueuing never waits: a shard
+//! that was already full drops the new samples, counted as `dropped{reason="queue_full"}`.
+//! (Prometheus blocks instead, which back-pressures its WAL reader; scrapes must never wait
+//! for the network. Dropping the newest samples keeps what is queued in order.) With a disk
+//! queue ([`super::spool`]) a shard sends a batch directly only while nothing waits on disk,
+//! and otherwise appends it there, so it only fills when the disk cannot keep up.
 //!
 //! Ordering across a reshard: a new set is created and takes all new samples at once, but its
 //! tasks send nothing until every task of the set before it has exited, and those exit only
@@ -152,23 +154,38 @@ impl ShardSet {
         (self.max_full + 1) * self.max_batch
     }
 
-    /// Queues `entry` on its series' shard; false when that shard is full (or closed).
-    pub fn enqueue(&self, entry: Entry) -> bool {
-        let shard = &self.shards[(entry.series % self.shards.len() as u64) as usize];
+    /// Which shards have room now: call once before queuing one scrape's samples, so each
+    /// shard that had room takes all of that scrape's samples ([`Self::enqueue`]).
+    pub fn room(&self) -> Vec<bool> {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let state = shard.state.lock();
+                !state.closing && state.full.len() < self.max_full
+            })
+            .collect()
+    }
+
+    /// Queues `entry` on its series' shard; false when that shard is closed, or full and had
+    /// no room when this scrape started (`room`, from [`Self::room`]).
+    pub fn enqueue(&self, entry: Entry, room: &[bool]) -> bool {
+        let index = (entry.series % self.shards.len() as u64) as usize;
+        let shard = &self.shards[index];
+        let had_room = room.get(index).copied().unwrap_or(false);
         let mut state = shard.state.lock();
         if state.closing {
             return false;
         }
         let mut published = false;
         if state.partial.len() >= self.max_batch {
-            if state.full.len() >= self.max_full {
+            if state.full.len() >= self.max_full && !had_room {
                 return false;
             }
             Self::publish(&mut state, self.max_batch);
             published = true;
         }
         state.partial.push(entry);
-        if state.partial.len() == self.max_batch && state.full.len() < self.max_full {
+        if state.partial.len() == self.max_batch && (state.full.len() < self.max_full || had_room) {
             Self::publish(&mut state, self.max_batch);
             published = true;
         }

@@ -416,12 +416,37 @@ fn shard_queue_is_bounded_and_keyed_by_series() {
     // capacity 10, batches of 4: 2 full batches + 1 partial = 12 samples per shard.
     let set = ShardSet::new(2, &params(10, 4), None);
     assert_eq!(set.shard_capacity(), 12);
-    let accepted = (0..20).filter(|&t| set.enqueue(entry(2, &l, t, 0))).count();
+    // Room is asked once per scrape; one sample per scrape here.
+    let accepted = (0..20)
+        .filter(|&t| set.enqueue(entry(2, &l, t, 0), &set.room()))
+        .count();
     assert_eq!(accepted, 12);
+    assert_eq!(set.room(), vec![false, true]);
     // The other shard (odd refs) is independent.
-    assert!(set.enqueue(entry(3, &l, 0, 0)));
+    assert!(set.enqueue(entry(3, &l, 0, 0), &set.room()));
     set.close();
-    assert!(!set.enqueue(entry(5, &l, 0, 0)), "closed");
+    assert!(!set.enqueue(entry(5, &l, 0, 0), &[true, true]), "closed");
+}
+
+#[test]
+fn a_shard_with_room_takes_the_whole_scrape() {
+    let l = labels(&[("__name__", "m")]);
+    // 12 samples per shard, but a scrape that starts while there is room is taken whole:
+    // a target with more series than the capacity is never cut.
+    let set = ShardSet::new(1, &params(10, 4), None);
+    let room = set.room();
+    let accepted = (0..50)
+        .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
+        .count();
+    assert_eq!(accepted, 50);
+    // The next scrape finds the shard full: it only fills the partial batch (2 of 4 taken),
+    // the rest is dropped and counted by the caller.
+    let room = set.room();
+    assert_eq!(room, vec![false]);
+    let more = (50..60)
+        .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
+        .count();
+    assert_eq!(more, 2);
 }
 
 fn inputs() -> ShardInputs {

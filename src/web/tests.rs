@@ -72,7 +72,8 @@ pub(super) fn state_with(config: &str) -> (Arc<AppState>, mpsc::Receiver<ReloadR
     (Arc::new(state), rx)
 }
 
-pub(super) async fn get_json(app: Router, uri: &str) -> (StatusCode, Value) {
+/// GET `uri` through `app`: the status and the whole body.
+pub(super) async fn get_body(app: Router, uri: &str) -> (StatusCode, axum::body::Bytes) {
     let response = app
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
         .await
@@ -81,6 +82,11 @@ pub(super) async fn get_json(app: Router, uri: &str) -> (StatusCode, Value) {
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap();
+    (status, bytes)
+}
+
+pub(super) async fn get_json(app: Router, uri: &str) -> (StatusCode, Value) {
+    let (status, bytes) = get_body(app, uri).await;
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),

@@ -245,24 +245,35 @@ pub async fn wait_for(
     }
 }
 
+/// Serves `app` on a new port of 127.0.0.1 until the test ends; returns its `host:port`.
+pub async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let address = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    address
+}
+
+/// `n` targets on 127.0.0.1 each serving `body` on `/metrics`.
+pub async fn serve_body(n: usize, body: String) -> Vec<String> {
+    let mut targets = Vec::new();
+    for _ in 0..n {
+        let body = body.clone();
+        let app =
+            axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }));
+        targets.push(serve_on_loopback(app).await);
+    }
+    targets
+}
+
 /// `n` targets on 127.0.0.1 each serving the same `series` gauges `metric{series="k"} k`.
 pub async fn serve_fixed_targets(n: usize, series: u64) -> Vec<String> {
     let mut body = String::from("# TYPE metric gauge\n");
     for k in 0..series {
         body.push_str(&format!("metric{{series=\"{k}\"}} {k}\n"));
     }
-    let mut targets = Vec::new();
-    for _ in 0..n {
-        let body = body.clone();
-        let app =
-            axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind target");
-        targets.push(listener.local_addr().expect("address").to_string());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-    }
-    targets
+    serve_body(n, body).await
 }

@@ -127,31 +127,10 @@ fn sprint(v: &Value) -> String {
     }
 }
 
-/// strconv.Quote (for `%q` and Sprig's `quote`).
+/// strconv.Quote (for `%q` and Sprig's `quote`): the scraper's own, which Prometheus' error
+/// texts need too.
 pub fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() || ('\u{80}'..='\u{a0}').contains(&c) => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    promshard::scrape::parse::go_quote(s.as_bytes())
 }
 
 // ---------------------------------------------------------------------------------------

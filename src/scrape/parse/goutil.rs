@@ -384,7 +384,7 @@ pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
 }
 
 /// Go's `%q` of a byte slice (`strconv.Quote` semantics).
-pub(crate) fn go_quote(b: &[u8]) -> String {
+pub fn go_quote(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len() + 2);
     out.push('"');
     for chunk in b.utf8_chunks() {

@@ -23,6 +23,8 @@ use std::fmt;
 
 mod content_type;
 mod goutil;
+
+pub use goutil::go_quote;
 mod lex;
 mod om;
 mod text;

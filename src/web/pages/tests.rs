@@ -1,8 +1,6 @@
 use crate::web::app;
-use crate::web::tests::{get_json, state_with};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use tower::ServiceExt;
+use crate::web::tests::{get_body, get_json, state_with};
+use axum::http::StatusCode;
 
 const HOSTILE: &str = r#"
 scrape_configs:
@@ -15,14 +13,7 @@ scrape_configs:
 "#;
 
 async fn get_html(state: &std::sync::Arc<crate::web::AppState>, uri: &str) -> (StatusCode, String) {
-    let response = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let (status, bytes) = get_body(app(state.clone()), uri).await;
     (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
