@@ -21,7 +21,7 @@ def panel(x0, y0, title, points_by_scraper, unit):
         return []
     x_max = max(xs) * 1.1
     y_max = max(ys) * 1.15 or 1
-    sx = lambda x: x0 + MARGIN + x / x_max * (PANEL_W - MARGIN - 10)
+    sx = lambda x: x0 + MARGIN + 10 + x / x_max * (PANEL_W - MARGIN - 10)
     sy = lambda y: y0 + PANEL_H - 40 - y / y_max * (PANEL_H - 70)
     out = [
         f'<text x="{x0 + PANEL_W / 2}" y="{y0 + 18}" text-anchor="middle" font-weight="bold">{escape(title)}</text>',
@@ -32,7 +32,8 @@ def panel(x0, y0, title, points_by_scraper, unit):
     ]
     for i in range(5):
         y = y_max * i / 4
-        out.append(f'<text x="{sx(0) - 6}" y="{sy(y) + 4}" text-anchor="end" font-size="11">{y:.3g}</text>')
+        label = f"{y:,.0f}" if y_max >= 100 else f"{y:.3g}"
+        out.append(f'<text x="{sx(0) - 6}" y="{sy(y) + 4}" text-anchor="end" font-size="11">{label}</text>')
         out.append(f'<line x1="{sx(0)}" y1="{sy(y)}" x2="{sx(x_max)}" y2="{sy(y)}" stroke="#eee"/>')
     for x in sorted(set(xs)):
         out.append(f'<text x="{sx(x)}" y="{sy(0) + 16}" text-anchor="middle" font-size="11">{x:,}</text>')
