@@ -1,23 +1,22 @@
 //! The whole per-sample path of a scrape whose series are all cached: parse → cache lookup
-//! → (no relabeling on a hit) → remote-write encoding and snappy compression.
+//! → (no relabeling on a hit) labels derived from the body → remote-write encoding and snappy
+//! compression.
 //! `cargo bench --bench scrape_path -- --warm-up-time 1 --measurement-time 3`
 //!
-//! Also prints the memory each active series costs: the scrape cache entry, and the remote
-//! write series table entry (encoded labels), measured with a counting allocator.
+//! Also prints the memory each active series keeps between scrapes (cache entry, stored
+//! labels, the compressed labels kept for stale markers), measured with a counting allocator.
 
 mod common;
 
 use criterion::{Criterion, Throughput, criterion_group};
 use parking_lot::Mutex;
 use promshard::labels::{Labels, ValidationScheme};
-use promshard::remote_write::encode::{Entry, RequestEncoder, encode_labels};
+use promshard::remote_write::encode::RequestEncoder;
 use promshard::remote_write::{Sample, SampleSink, SeriesRef};
 use promshard::scrape::append::{Scratch, TargetContext, append_scrape};
 use promshard::scrape::cache::SeriesCache;
 use promshard::scrape::parse::Format;
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Arc;
 
 #[global_allocator]
 static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
@@ -25,42 +24,20 @@ static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
 /// Encodes each committed scrape into one compressed WriteRequest, as a shard would.
 #[derive(Default)]
 struct EncodingSink {
-    labels: Mutex<HashMap<SeriesRef, Arc<[u8]>>>,
-    encoder: Mutex<(RequestEncoder, Vec<Entry>)>,
+    encoder: Mutex<RequestEncoder>,
 }
 
 impl SampleSink for EncodingSink {
-    fn series(
-        &self,
-        series: SeriesRef,
-        labels: &Labels,
-        _: Option<Arc<promshard::remote_write::metadata::MetricMetadata>>,
-    ) {
-        self.labels.lock().insert(series, encode_labels(labels));
+    fn wants_metadata(&self) -> bool {
+        false
     }
 
     fn append(&self, samples: &[Sample]) {
-        let labels = self.labels.lock();
-        let mut guard = self.encoder.lock();
-        let (encoder, entries) = &mut *guard;
-        entries.clear();
-        for sample in samples {
-            if let Some(series_labels) = labels.get(&sample.series) {
-                entries.push(Entry {
-                    series: sample.series,
-                    labels: series_labels.clone(),
-                    metadata: None,
-                    timestamp_ms: sample.timestamp_ms,
-                    value_bits: sample.value_bits,
-                });
-            }
-        }
-        let _ = black_box(encoder.encode_compressed(entries.iter()).map(<[u8]>::len));
+        let mut encoder = self.encoder.lock();
+        let _ = black_box(encoder.encode_compressed(samples.iter()).map(<[u8]>::len));
     }
 
-    fn forget(&self, series: SeriesRef) {
-        self.labels.lock().remove(&series);
-    }
+    fn forget(&self, _: SeriesRef) {}
 }
 
 fn context() -> TargetContext {
@@ -127,14 +104,14 @@ fn whole_path(c: &mut Criterion) {
     group.finish();
 }
 
-/// Bytes allocated per active series by the scrape cache and by the remote-write series table.
+/// Bytes each active series keeps allocated after a first (all-miss) scrape, its batch sent.
 fn memory_per_series() {
     let body = common::cadvisor(Format::PrometheusText);
     let ctx = context();
     let sink = EncodingSink::default();
-    let mut scratch = Scratch::default();
     let before = common::allocated();
     let mut cache = SeriesCache::default();
+    let mut scratch = Scratch::default();
     let _ = append_scrape(
         &ctx,
         &mut cache,
@@ -144,15 +121,16 @@ fn memory_per_series() {
         1,
         1,
     );
+    sink.append(&scratch.batch);
     drop(scratch);
     let after = common::allocated();
-    let labels_bytes: usize = sink.labels.lock().values().map(|l| l.len()).sum();
     let cache_bytes = cache.entries.capacity() * SeriesCache::entry_bytes();
     let n = cache.len().max(1);
     println!(
-        "memory per active series: scrape cache {} B (capacity-based), remote-write encoded labels {} B, all allocations of the first scrape {} B",
+        "memory per active series: scrape cache {} B (capacity-based), stored labels {} series, compressed labels for stale markers {} B, all allocations kept after the first scrape {} B",
         cache_bytes / n,
-        labels_bytes / n,
+        cache.stored.len(),
+        cache.records.compressed_len() / n,
         after.saturating_sub(before) / n
     );
 }

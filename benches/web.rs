@@ -21,12 +21,8 @@ const TARGETS: usize = 10_000;
 struct NoSink;
 
 impl SampleSink for NoSink {
-    fn series(
-        &self,
-        _: SeriesRef,
-        _: &Labels,
-        _: Option<Arc<promshard::remote_write::metadata::MetricMetadata>>,
-    ) {
+    fn wants_metadata(&self) -> bool {
+        false
     }
     fn append(&self, _: &[Sample]) {}
     fn forget(&self, _: SeriesRef) {}

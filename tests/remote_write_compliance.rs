@@ -39,12 +39,8 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs.iter().copied())
 }
 
-fn sample(series: u64, timestamp_ms: i64, value: f64) -> Sample {
-    Sample {
-        series,
-        timestamp_ms,
-        value_bits: value.to_bits(),
-    }
+fn sample(labels: &Labels, timestamp_ms: i64, value: f64) -> Sample {
+    Sample::of(labels, timestamp_ms, value.to_bits())
 }
 
 fn metrics(rw: &RemoteWrite) -> Arc<RemoteWriteMetrics> {
@@ -67,19 +63,15 @@ async fn labels_sorted_unique_nonempty_with_name() {
         &extra,
         &[("cluster", "c1"), ("job", "ext-job"), ("blank", "")],
     );
-    rw.series(
-        1,
-        &labels(&[
-            ("zzz", "last"),
-            ("__name__", "test_metric"),
-            ("job", "j"),
-            ("emptied", "was set"),
-            ("empty", ""),
-            ("a", "1"),
-        ]),
-        None,
-    );
-    rw.append(&[sample(1, now_ms(), 1.0)]);
+    let s1 = labels(&[
+        ("zzz", "last"),
+        ("__name__", "test_metric"),
+        ("job", "j"),
+        ("emptied", "was set"),
+        ("empty", ""),
+        ("a", "1"),
+    ]);
+    rw.append(&[sample(&s1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     let ts = &received[0].request.timeseries[0];
     let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
@@ -105,11 +97,11 @@ async fn write_relabel_drop() {
         "{FAST}    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: private_.*\n        action: drop\n"
     );
     let rw = sink_with(&receiver, &extra, &[]);
-    rw.series(1, &labels(&[("__name__", "private_x")]), None);
-    rw.series(2, &labels(&[("__name__", "public_x")]), None);
+    let s1 = labels(&[("__name__", "private_x")]);
+    let s2 = labels(&[("__name__", "public_x")]);
     let m = metrics(&rw);
     let t = now_ms();
-    rw.append(&[sample(1, t, 1.0), sample(2, t, 2.0)]);
+    rw.append(&[sample(&s1, t, 1.0), sample(&s2, t, 2.0)]);
     receiver.wait_for_samples(1, WAIT).await;
     rw.shutdown().await;
     let samples = receiver.accepted_samples();
@@ -129,8 +121,8 @@ async fn headers() {
         "{FAST}    headers:\n      THANOS-TENANT: team-a\n      X-Custom: yes\n    basic_auth:\n      username: u\n      password: p\n"
     );
     let rw = sink_with(&receiver, &extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
-    rw.append(&[sample(1, now_ms(), 1.0)]);
+    let s1 = labels(&[("__name__", "m")]);
+    rw.append(&[sample(&s1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     let r = &received[0];
     assert_eq!(r.header("content-encoding"), Some("snappy"));
@@ -160,17 +152,13 @@ async fn ordering_under_delays_and_resharding() {
     let rw = sink_with(&receiver, extra, &[]);
     let series = 40u64;
     let rounds = 30i64;
-    for s in 0..series {
-        rw.series(
-            s,
-            &labels(&[("__name__", "ordered"), ("series", &s.to_string())]),
-            None,
-        );
-    }
+    let labelled: Vec<Labels> = (0..series)
+        .map(|s| labels(&[("__name__", "ordered"), ("series", &s.to_string())]))
+        .collect();
     let start = now_ms();
     for round in 0..rounds {
         let batch: Vec<_> = (0..series)
-            .map(|s| sample(s, start + round * 1000, round as f64))
+            .map(|s| sample(&labelled[s as usize], start + round * 1000, round as f64))
             .collect();
         rw.append(&batch);
         if round == 10 {
@@ -218,8 +206,8 @@ async fn retries_on_500() {
     ]);
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 10ms\n      max_backoff: 50ms\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
-    rw.append(&[sample(1, now_ms(), 1.0)]);
+    let s1 = labels(&[("__name__", "m")]);
+    rw.append(&[sample(&s1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     assert_eq!(received.len(), 4);
     let attempts: Vec<_> = received.iter().map(|r| r.header("retry-attempt")).collect();
@@ -248,10 +236,10 @@ async fn no_retry_on_400() {
     ]);
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 10ms\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     let t = now_ms();
     for i in 0..4 {
-        rw.append(&[sample(1, t + i, 1.0)]);
+        rw.append(&[sample(&s1, t + i, 1.0)]);
         receiver
             .wait_until("one more request", WAIT, |r| r.len() > i as usize)
             .await;
@@ -278,8 +266,8 @@ async fn http_429_dropped_by_default() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::status(429)]);
     let rw = sink_with(&receiver, FAST, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
-    rw.append(&[sample(1, now_ms(), 1.0)]);
+    let s1 = labels(&[("__name__", "m")]);
+    rw.append(&[sample(&s1, now_ms(), 1.0)]);
     receiver
         .wait_until("a request", WAIT, |r| !r.is_empty())
         .await;
@@ -297,8 +285,8 @@ async fn http_429_retried_when_enabled() {
     receiver.script([Reply::status(429), Reply::status(429)]);
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 10ms\n      retry_on_http_429: true\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
-    rw.append(&[sample(1, now_ms(), 1.0)]);
+    let s1 = labels(&[("__name__", "m")]);
+    rw.append(&[sample(&s1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     assert_eq!(
         received.iter().map(|r| r.status).collect::<Vec<_>>(),
@@ -321,8 +309,8 @@ async fn retry_after_is_honoured() {
     ]);
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 10ms\n      max_backoff: 20ms\n      retry_on_http_429: true\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
-    rw.append(&[sample(1, now_ms(), 1.0)]);
+    let s1 = labels(&[("__name__", "m")]);
+    rw.append(&[sample(&s1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     assert_eq!(received.len(), 3);
     let gap1 = received[1].at - received[0].at;
@@ -347,8 +335,8 @@ async fn backoff_doubles_up_to_max() {
     receiver.script((0..5).map(|_| Reply::status(500)));
     let extra = "    queue_config:\n      batch_send_deadline: 20ms\n      min_backoff: 100ms\n      max_backoff: 400ms\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
-    rw.append(&[sample(1, now_ms(), 1.0)]);
+    let s1 = labels(&[("__name__", "m")]);
+    rw.append(&[sample(&s1, now_ms(), 1.0)]);
     let received = receiver.wait_for_samples(1, WAIT).await;
     assert_eq!(received.len(), 6);
     let gaps: Vec<Duration> = received.windows(2).map(|w| w[1].at - w[0].at).collect();
@@ -370,16 +358,17 @@ async fn batches_by_size_then_deadline() {
     let receiver = Receiver::start().await;
     let extra = "    queue_config:\n      max_samples_per_send: 5\n      batch_send_deadline: 1s\n";
     let rw = sink_with(&receiver, extra, &[]);
-    for s in 0..23 {
-        rw.series(
-            s,
-            &labels(&[("__name__", "m"), ("s", &s.to_string())]),
-            None,
-        );
-    }
+    let labelled: Vec<Labels> = (0..23)
+        .map(|s| labels(&[("__name__", "m"), ("s", &s.to_string())]))
+        .collect();
     let started = Instant::now();
     let t = now_ms();
-    rw.append(&(0..23).map(|s| sample(s, t, 1.0)).collect::<Vec<_>>());
+    rw.append(
+        &labelled
+            .iter()
+            .map(|l| sample(l, t, 1.0))
+            .collect::<Vec<_>>(),
+    );
     let received = receiver
         .wait_until("4 full batches", WAIT, |r| r.len() >= 4)
         .await;
@@ -402,15 +391,15 @@ async fn partial_batch_waits_for_deadline() {
     let extra =
         "    queue_config:\n      max_samples_per_send: 1000\n      batch_send_deadline: 400ms\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     // Let the first deadline pass idle, then append: the batch goes one deadline later.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let t = now_ms();
     rw.append(&[
-        sample(1, t, 1.0),
-        sample(1, t + 1, 2.0),
-        sample(1, t + 2, 3.0),
+        sample(&s1, t, 1.0),
+        sample(&s1, t + 1, 2.0),
+        sample(&s1, t + 2, 3.0),
     ]);
     let received = receiver.wait_for_samples(3, WAIT).await;
     assert_eq!(received.len(), 1, "one request");
@@ -427,7 +416,7 @@ async fn partial_batch_waits_for_deadline() {
 async fn special_values_and_stale_markers() {
     let receiver = Receiver::start().await;
     let rw = sink_with(&receiver, FAST, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     let t = now_ms();
     let bits = [
         1.5f64.to_bits(),
@@ -440,11 +429,7 @@ async fn special_values_and_stale_markers() {
     let samples: Vec<_> = bits
         .iter()
         .enumerate()
-        .map(|(i, &b)| Sample {
-            series: 1,
-            timestamp_ms: t + i as i64,
-            value_bits: b,
-        })
+        .map(|(i, &b)| Sample::of(&s1, t + i as i64, b))
         .collect();
     rw.append(&samples);
     receiver.wait_for_samples(bits.len(), WAIT).await;
@@ -469,15 +454,15 @@ async fn full_queue_drops_and_counts() {
     receiver.script([Reply::status(503).retry_after("2")]);
     let extra = "    queue_config:\n      capacity: 4\n      max_samples_per_send: 2\n      batch_send_deadline: 10ms\n      min_shards: 1\n      max_shards: 1\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     let t = now_ms();
-    rw.append(&[sample(1, t, 0.0), sample(1, t + 1, 1.0)]);
+    rw.append(&[sample(&s1, t, 0.0), sample(&s1, t + 1, 1.0)]);
     receiver
         .wait_until("first request", WAIT, |r| !r.is_empty())
         .await;
     let started = Instant::now();
     for i in 2..100 {
-        rw.append(&[sample(1, t + i, i as f64)]);
+        rw.append(&[sample(&s1, t + i, i as f64)]);
     }
     assert!(
         started.elapsed() < Duration::from_millis(200),
@@ -506,15 +491,15 @@ async fn shutdown_flushes() {
     let receiver = Receiver::start().await;
     let extra = "    queue_config:\n      batch_send_deadline: 1m\n";
     let rw = sink_with(&receiver, extra, &[]);
-    rw.series(7, &labels(&[("__name__", "m")]), None);
+    let s7 = labels(&[("__name__", "m")]);
     let t = now_ms();
-    rw.append(&[sample(7, t, 1.0), sample(7, t + 1, 2.0)]);
+    rw.append(&[sample(&s7, t, 1.0), sample(&s7, t + 1, 2.0)]);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(receiver.received().is_empty());
     rw.shutdown().await;
     assert_eq!(receiver.accepted_samples().len(), 2);
     // After shutdown, appends go nowhere.
-    rw.append(&[sample(7, t + 2, 3.0)]);
+    rw.append(&[sample(&s7, t + 2, 3.0)]);
 }
 
 /// A reload that changes an endpoint: the replacement sends only after the old one flushed,
@@ -530,14 +515,14 @@ async fn reload_replaces_endpoint_in_order() {
         ))
     };
     let rw = RemoteWrite::new(&configs("30ms"), &BTreeMap::new()).unwrap();
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     let t = now_ms();
     for i in 0..20 {
-        rw.append(&[sample(1, t + i, 1.0)]);
+        rw.append(&[sample(&s1, t + i, 1.0)]);
     }
     rw.apply(&configs("40ms"), &BTreeMap::new()).unwrap();
     for i in 20..40 {
-        rw.append(&[sample(1, t + i, 1.0)]);
+        rw.append(&[sample(&s1, t + i, 1.0)]);
     }
     receiver.wait_for_samples(40, WAIT).await;
     let ts: Vec<i64> = receiver
@@ -547,23 +532,6 @@ async fn reload_replaces_endpoint_in_order() {
         .collect();
     assert_eq!(ts, (0..40).collect::<Vec<_>>());
     rw.shutdown().await;
-}
-
-/// Samples for series never declared (or forgotten) are dropped and counted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_and_forgotten_series() {
-    let receiver = Receiver::start().await;
-    let rw = sink_with(&receiver, FAST, &[]);
-    rw.series(1, &labels(&[("__name__", "m")]), None);
-    let m = metrics(&rw);
-    let t = now_ms();
-    rw.append(&[sample(1, t, 1.0), sample(2, t, 1.0)]);
-    rw.forget(1);
-    rw.append(&[sample(1, t + 1, 1.0)]);
-    receiver.wait_for_samples(1, WAIT).await;
-    rw.shutdown().await;
-    assert_eq!(receiver.accepted_samples().len(), 1);
-    assert_eq!(m.dropped(DropReason::UnknownSeries), 2);
 }
 
 /// The reshard loop adds shards when one cannot keep up, and order still holds.
@@ -582,20 +550,17 @@ async fn reshards_up_when_behind() {
     };
     let rw = RemoteWrite::with_options(&configs, &BTreeMap::new(), options).unwrap();
     let m = metrics(&rw);
-    for s in 0..20 {
-        rw.series(
-            s,
-            &labels(&[("__name__", "m"), ("s", &s.to_string())]),
-            None,
-        );
-    }
+    let labelled: Vec<Labels> = (0..20)
+        .map(|s| labels(&[("__name__", "m"), ("s", &s.to_string())]))
+        .collect();
     // About 2000 samples/s; one shard sends about 200/s.
     let t = now_ms();
     let mut sent = 0;
     for step in 0..150i64 {
         rw.append(
-            &(0..20)
-                .map(|s| sample(s, t + step, 1.0))
+            &labelled
+                .iter()
+                .map(|l| sample(l, t + step, 1.0))
                 .collect::<Vec<_>>(),
         );
         sent += 20;

@@ -42,19 +42,14 @@ fn get(c: &std::sync::atomic::AtomicU64) -> u64 {
     RemoteWriteMetrics::get(c)
 }
 
-fn declare(rw: &RemoteWrite, series: u64) {
-    rw.series(
-        series,
-        &Labels::from_pairs([("__name__", "m"), ("s", series.to_string().as_str())]),
-        None,
-    );
-}
-
+/// A sample of series `series` (labels `{__name__="m", s="<series>"}`, ref `series`) whose
+/// value is its timestamp.
 fn sample(series: u64, timestamp_ms: i64) -> Sample {
+    let labels = Labels::from_pairs([("__name__", "m"), ("s", series.to_string().as_str())]);
     Sample {
         series,
-        timestamp_ms,
         value_bits: (timestamp_ms as f64).to_bits(),
+        ..Sample::of(&labels, timestamp_ms, 0)
     }
 }
 
@@ -84,7 +79,6 @@ async fn rejected_409_does_not_stall_the_disk_queue() {
         dir.path(),
         DiskQueueOptions::default(),
     );
-    declare(&rw, 1);
     let t = now_ms();
     for i in 0..5 {
         rw.append(&[sample(1, t + i)]);
@@ -137,9 +131,6 @@ async fn size_bound_deletes_the_oldest_and_counts_them() {
     let queue = "      batch_send_deadline: 10ms\n      max_samples_per_send: 50\n";
     let url = format!("http://{}/api/v1/write", receiver.addr);
     let rw = sink(&url, queue, dir.path(), disk);
-    for s in 0..50 {
-        declare(&rw, s);
-    }
     let m = metrics(&rw);
     let t = now_ms();
     let rounds = 400;
@@ -188,8 +179,6 @@ async fn next_run_sends_the_queue_left_on_disk_first() {
     let t = now_ms();
     {
         let rw = sink(&url, queue, dir.path(), DiskQueueOptions::default());
-        declare(&rw, 1);
-        declare(&rw, 2);
         for i in 0..100 {
             rw.append(&[sample(1, t + i), sample(2, t + i)]);
         }
@@ -202,8 +191,6 @@ async fn next_run_sends_the_queue_left_on_disk_first() {
     receiver.answer(204);
     let rw = sink(&url, queue, dir.path(), DiskQueueOptions::default());
     let m = metrics(&rw);
-    declare(&rw, 1);
-    declare(&rw, 2);
     for i in 100..150 {
         rw.append(&[sample(1, t + i), sample(2, t + i)]);
     }

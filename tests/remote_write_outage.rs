@@ -258,13 +258,7 @@ async fn outage_503_then_unreachable_loses_nothing() {
         spilled > 0.0,
         "nothing went through the disk queue during the outage"
     );
-    for reason in [
-        "queue_full",
-        "too_old",
-        "storage_full",
-        "shutdown",
-        "unintentionally_dropped_series",
-    ] {
+    for reason in ["queue_full", "too_old", "storage_full", "shutdown"] {
         let dropped = self_metric(
             port,
             "promshard_remote_storage_samples_dropped_total",

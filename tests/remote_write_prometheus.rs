@@ -85,12 +85,8 @@ async fn query(base: &str, query: &str, time_ms: i64) -> Vec<Value> {
     response["data"]["result"].as_array().cloned().unwrap()
 }
 
-fn sample(series: u64, timestamp_ms: i64, value_bits: u64) -> Sample {
-    Sample {
-        series,
-        timestamp_ms,
-        value_bits,
-    }
+fn sample(labels: &Labels, timestamp_ms: i64, value_bits: u64) -> Sample {
+    Sample::of(labels, timestamp_ms, value_bits)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,23 +110,22 @@ async fn prometheus_receiver_accepts_our_requests() {
         ("promshard_rw_inf", "a"),
         ("promshard_rw_stale", "a"),
     ];
-    for (i, (name, instance)) in series.iter().enumerate() {
-        rw.series(
-            i as u64,
-            &Labels::from_pairs([("__name__", *name), ("instance", *instance), ("job", "rw")]),
-            None,
-        );
-    }
+    let series: Vec<Labels> = series
+        .iter()
+        .map(|(name, instance)| {
+            Labels::from_pairs([("__name__", *name), ("instance", *instance), ("job", "rw")])
+        })
+        .collect();
     let t = now_ms() - 10_000;
     rw.append(&[
-        sample(0, t, 42.5f64.to_bits()),
-        sample(1, t, (-1.25f64).to_bits()),
-        sample(2, t, f64::INFINITY.to_bits()),
-        sample(3, t, 1.0f64.to_bits()),
+        sample(&series[0], t, 42.5f64.to_bits()),
+        sample(&series[1], t, (-1.25f64).to_bits()),
+        sample(&series[2], t, f64::INFINITY.to_bits()),
+        sample(&series[3], t, 1.0f64.to_bits()),
     ]);
     rw.append(&[
-        sample(0, t + 1000, 43.5f64.to_bits()),
-        sample(3, t + 1000, STALE_NAN),
+        sample(&series[0], t + 1000, 43.5f64.to_bits()),
+        sample(&series[3], t + 1000, STALE_NAN),
     ]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while RemoteWriteMetrics::get(&m.samples_sent) < 6 {
@@ -176,7 +171,7 @@ async fn prometheus_receiver_accepts_our_requests() {
     assert!(query(base, "promshard_rw_stale", t + 1000).await.is_empty());
 
     // Prometheus answers an out-of-order sample with 400: final, counted, not retried.
-    rw.append(&[sample(0, t - 5000, 1.0f64.to_bits())]);
+    rw.append(&[sample(&series[0], t - 5000, 1.0f64.to_bits())]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while m.samples_failed_class(4) < 1 {
         assert!(Instant::now() < deadline, "400 not counted");

@@ -239,12 +239,8 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs.iter().copied())
 }
 
-fn sample(series: u64, timestamp_ms: i64, value_bits: u64) -> Sample {
-    Sample {
-        series,
-        timestamp_ms,
-        value_bits,
-    }
+fn sample(labels: &Labels, timestamp_ms: i64, value_bits: u64) -> Sample {
+    Sample::of(labels, timestamp_ms, value_bits)
 }
 
 fn get(c: &std::sync::atomic::AtomicU64) -> u64 {
@@ -286,16 +282,8 @@ async fn round_trip_with(spool: Option<&std::path::Path>) {
         help: "Health of the scrape target.".into(),
         unit: "targets".into(),
     });
-    rw.series(
-        1,
-        &labels(&[("__name__", "up"), ("job", "j"), ("instance", "h:1")]),
-        Some(Arc::clone(&up_metadata)),
-    );
-    rw.series(
-        2,
-        &labels(&[("__name__", "temp"), ("job", "j"), ("zone", "up")]),
-        None,
-    );
+    let s1 = labels(&[("__name__", "up"), ("job", "j"), ("instance", "h:1")]);
+    let s2 = labels(&[("__name__", "temp"), ("job", "j"), ("zone", "up")]);
     let m = Arc::clone(&rw.metrics()[0].metrics);
     let t = now_ms();
     let values = [
@@ -308,8 +296,11 @@ async fn round_trip_with(spool: Option<&std::path::Path>) {
     ];
     for (i, v) in values.iter().enumerate() {
         rw.append(&[
-            sample(1, t + i as i64, *v),
-            sample(2, t + i as i64, (i as f64).to_bits()),
+            Sample {
+                metadata: Some(Arc::clone(&up_metadata)),
+                ..sample(&s1, t + i as i64, *v)
+            },
+            sample(&s2, t + i as i64, (i as f64).to_bits()),
         ]);
     }
     let total = 2 * values.len();
@@ -408,9 +399,9 @@ async fn no_written_headers_is_final() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::Bare(204)]);
     let rw = sink(&receiver, "");
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     let m = Arc::clone(&rw.metrics()[0].metrics);
-    rw.append(&[sample(1, now_ms(), 1.0f64.to_bits())]);
+    rw.append(&[sample(&s1, now_ms(), 1.0f64.to_bits())]);
     receiver.wait_for_requests(1).await;
     let start = Instant::now();
     while m.samples_failed_total() < 1 {
@@ -425,7 +416,7 @@ async fn no_written_headers_is_final() {
     assert_eq!(m.failed_requests_by_status(), BTreeMap::from([(204, 1)]));
 
     // The next batch is sent normally.
-    rw.append(&[sample(1, now_ms() + 1, 2.0f64.to_bits())]);
+    rw.append(&[sample(&s1, now_ms() + 1, 2.0f64.to_bits())]);
     receiver.wait_for_requests(2).await;
     rw.shutdown().await;
     assert_eq!(get(&m.samples_sent), 1);
@@ -438,9 +429,9 @@ async fn zero_written_is_final() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::WrittenSamples(0)]);
     let rw = sink(&receiver, "");
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     let m = Arc::clone(&rw.metrics()[0].metrics);
-    rw.append(&[sample(1, now_ms(), 1.0f64.to_bits())]);
+    rw.append(&[sample(&s1, now_ms(), 1.0f64.to_bits())]);
     receiver.wait_for_requests(1).await;
     rw.shutdown().await;
     assert_eq!(receiver.requests(), 1);
@@ -456,13 +447,12 @@ async fn partial_write_is_counted() {
     let rw = sink(&receiver, "      max_samples_per_send: 5\n");
     let m = Arc::clone(&rw.metrics()[0].metrics);
     let t = now_ms();
-    for i in 0..5u64 {
-        let name = format!("m{i}");
-        rw.series(i, &labels(&[("__name__", name.as_str())]), None);
-    }
     rw.append(
         &(0..5)
-            .map(|i| sample(i, t, 1.0f64.to_bits()))
+            .map(|i| {
+                let name = format!("m{i}");
+                sample(&labels(&[("__name__", name.as_str())]), t, 1.0f64.to_bits())
+            })
             .collect::<Vec<_>>(),
     );
     receiver.wait_for_requests(1).await;
@@ -479,9 +469,9 @@ async fn unsupported_media_type_is_final() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::Bare(415)]);
     let rw = sink(&receiver, "");
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     let m = Arc::clone(&rw.metrics()[0].metrics);
-    rw.append(&[sample(1, now_ms(), 1.0f64.to_bits())]);
+    rw.append(&[sample(&s1, now_ms(), 1.0f64.to_bits())]);
     receiver.wait_for_requests(1).await;
     let start = Instant::now();
     while m.samples_failed_total() < 1 {
@@ -502,9 +492,9 @@ async fn server_error_is_retried() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::Bare(503)]);
     let rw = sink(&receiver, "");
-    rw.series(1, &labels(&[("__name__", "m")]), None);
+    let s1 = labels(&[("__name__", "m")]);
     let m = Arc::clone(&rw.metrics()[0].metrics);
-    rw.append(&[sample(1, now_ms(), 1.0f64.to_bits())]);
+    rw.append(&[sample(&s1, now_ms(), 1.0f64.to_bits())]);
     receiver.wait_for_requests(2).await;
     rw.shutdown().await;
     let inner = receiver.inner.lock();

@@ -7,7 +7,7 @@
 //! Sample{ double value = 1; int64 timestamp = 2; }
 //! ```
 //!
-//! A series' labels are encoded once, when the series is declared, as the bytes of the
+//! Samples carry their series' labels already encoded as the bytes of the
 //! `TimeSeries.labels` fields (tag, length, `Label` body for each label). A request is then
 //! written straight into a reused buffer: per sample one `TimeSeries` entry made of those bytes
 //! and one `Sample`, as Prometheus sends it. Fields holding their proto3 default (a value of
@@ -16,9 +16,9 @@
 //!
 //! The request is compressed with the snappy *block* format by one reused encoder.
 
-use super::SeriesRef;
+use super::Sample;
 use crate::labels::Labels;
-use std::sync::Arc;
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Wire type 2 (length-delimited) tag of field 1.
 pub(crate) const TAG_1_LEN: u8 = 0x0a;
@@ -35,16 +35,16 @@ pub(crate) fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(buf: &mut impl BufMut, mut v: u64) {
     while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
+        buf.put_u8((v as u8) | 0x80);
         v >>= 7;
     }
-    buf.push(v as u8);
+    buf.put_u8(v as u8);
 }
 
 /// Reads a varint at the start of `buf`: its value and length.
-pub(crate) fn get_varint(buf: &[u8]) -> Option<(u64, usize)> {
+pub fn get_varint(buf: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
     for (i, &b) in buf.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7f) << (7 * i);
@@ -64,39 +64,85 @@ fn string_field_len(s: &[u8]) -> usize {
     }
 }
 
-fn put_string_field(buf: &mut Vec<u8>, tag: u8, s: &[u8]) {
+fn put_string_field(buf: &mut impl BufMut, tag: u8, s: &[u8]) {
     if !s.is_empty() {
-        buf.push(tag);
+        buf.put_u8(tag);
         put_varint(buf, s.len() as u64);
-        buf.extend_from_slice(s);
+        buf.put_slice(s);
     }
 }
 
-/// Encodes labels as the `TimeSeries.labels` fields. Labels with an empty value are left out
-/// (they are absent in Prometheus' model); `Labels` is already sorted bytewise by name with
-/// unique names.
-pub fn encode_labels(labels: &Labels) -> Arc<[u8]> {
-    let mut len = 0;
-    for (name, value) in labels.iter() {
-        if value.is_empty() {
-            continue;
-        }
-        let body = string_field_len(name.as_bytes()) + string_field_len(value.as_bytes());
-        len += 1 + varint_len(body as u64) + body;
+/// Appends one `TimeSeries.labels` field (tag, length, `Label{name, value}`) to `buf`; an
+/// empty value writes nothing (such a label is absent in Prometheus' model).
+pub fn put_label(buf: &mut impl BufMut, name: &[u8], value: &[u8]) {
+    if value.is_empty() {
+        return;
     }
-    let mut buf = Vec::with_capacity(len);
+    let body = string_field_len(name) + string_field_len(value);
+    buf.put_u8(TAG_1_LEN);
+    put_varint(buf, body as u64);
+    put_string_field(buf, TAG_1_LEN, name);
+    put_string_field(buf, TAG_2_LEN, value);
+}
+
+/// Encodes labels as the `TimeSeries.labels` fields. Labels with an empty value are left out;
+/// `Labels` is already sorted bytewise by name with unique names.
+pub fn encode_labels(labels: &Labels) -> Bytes {
+    let mut buf = Vec::new();
     for (name, value) in labels.iter() {
-        if value.is_empty() {
-            continue;
-        }
-        let body = string_field_len(name.as_bytes()) + string_field_len(value.as_bytes());
-        buf.push(TAG_1_LEN);
-        put_varint(&mut buf, body as u64);
-        put_string_field(&mut buf, TAG_1_LEN, name.as_bytes());
-        put_string_field(&mut buf, TAG_2_LEN, value.as_bytes());
+        put_label(&mut buf, name.as_bytes(), value.as_bytes());
     }
-    debug_assert_eq!(buf.len(), len);
-    Arc::from(buf)
+    Bytes::from(buf)
+}
+
+/// `encoded` labels with each of `external` (sorted by name, no empty value) added where the
+/// name is missing (spec §6.1), written into `arena`; `None` when every name is there already.
+pub fn add_missing_labels(
+    encoded: &[u8],
+    external: &[(String, String)],
+    arena: &mut BytesMut,
+) -> Option<Bytes> {
+    let missing =
+        |name: &str| !super::encode_v2::LabelPairs::new(encoded).any(|(n, _)| n == name.as_bytes());
+    if !external.iter().any(|(name, _)| missing(name)) {
+        return None;
+    }
+    let mut rest = encoded;
+    let mut external = external.iter().peekable();
+    while !rest.is_empty() {
+        let Some((field, after)) = label_field(rest) else {
+            break;
+        };
+        let name = super::encode_v2::LabelPairs::new(field)
+            .next()
+            .map_or(&[][..], |(n, _)| n);
+        while let Some((ext_name, ext_value)) = external.peek() {
+            match ext_name.as_bytes().cmp(name) {
+                std::cmp::Ordering::Less => {
+                    put_label(arena, ext_name.as_bytes(), ext_value.as_bytes());
+                    external.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    external.next();
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        arena.extend_from_slice(field);
+        rest = after;
+    }
+    for (name, value) in external {
+        put_label(arena, name.as_bytes(), value.as_bytes());
+    }
+    Some(arena.split().freeze())
+}
+
+/// The first whole `TimeSeries.labels` field of `buf` (tag and length included) and the rest.
+fn label_field(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (body, rest) = length_delimited(buf, TAG_1_LEN)?;
+    let len = buf.len() - rest.len();
+    debug_assert!(body.len() < len);
+    Some(buf.split_at(len))
 }
 
 /// The inverse of [`encode_labels`], for rebuilding a series' labels on a config reload.
@@ -137,18 +183,7 @@ pub(crate) fn length_delimited(buf: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     Some((&buf[start..end], &buf[end..]))
 }
 
-/// One queued sample: its series' encoded labels (shared with the series table) and value.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    pub series: SeriesRef,
-    pub labels: Arc<[u8]>,
-    /// The series' family metadata, for remote write 2.0 endpoints only.
-    pub metadata: Option<Arc<super::metadata::MetricMetadata>>,
-    pub timestamp_ms: i64,
-    pub value_bits: u64,
-}
-
-impl Entry {
+impl Sample {
     /// Length of the `Sample` body for this entry.
     pub(crate) fn sample_len(&self) -> usize {
         let value = if f64::from_bits(self.value_bits) != 0.0 {
@@ -166,7 +201,7 @@ impl Entry {
 }
 
 /// Appends one `WriteRequest.timeseries` entry holding `entry` to `buf`.
-pub(crate) fn put_timeseries(buf: &mut Vec<u8>, entry: &Entry) {
+pub(crate) fn put_timeseries(buf: &mut Vec<u8>, entry: &Sample) {
     let sample_len = entry.sample_len();
     let body = entry.labels.len() + 1 + varint_len(sample_len as u64) + sample_len;
     buf.reserve(1 + varint_len(body as u64) + body);
@@ -180,7 +215,7 @@ pub(crate) fn put_timeseries(buf: &mut Vec<u8>, entry: &Entry) {
 
 /// Appends the body of `entry`'s `Sample` (the same message in remote write 1.0 and 2.0;
 /// 2.0's `start_timestamp = 3` is left unset).
-pub(crate) fn put_sample(buf: &mut Vec<u8>, entry: &Entry) {
+pub(crate) fn put_sample(buf: &mut Vec<u8>, entry: &Sample) {
     // -0.0 compares equal to 0.0 and is left out like +0.0, as gogo-protobuf and prost do.
     if f64::from_bits(entry.value_bits) != 0.0 {
         buf.push(TAG_SAMPLE_VALUE);
@@ -211,7 +246,7 @@ impl Default for RequestEncoder {
 
 impl RequestEncoder {
     /// The uncompressed `WriteRequest` for `entries`.
-    pub fn encode<'a>(&mut self, entries: impl IntoIterator<Item = &'a Entry>) -> &[u8] {
+    pub fn encode<'a>(&mut self, entries: impl IntoIterator<Item = &'a Sample>) -> &[u8] {
         self.proto.clear();
         for entry in entries {
             put_timeseries(&mut self.proto, entry);
@@ -222,7 +257,7 @@ impl RequestEncoder {
     /// The snappy-compressed (block format) `WriteRequest` for `entries`.
     pub fn encode_compressed<'a>(
         &mut self,
-        entries: impl IntoIterator<Item = &'a Entry>,
+        entries: impl IntoIterator<Item = &'a Sample>,
     ) -> Result<&[u8], snap::Error> {
         self.encode(entries);
         let max = snap::raw::max_compress_len(self.proto.len());

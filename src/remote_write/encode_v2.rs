@@ -24,9 +24,9 @@
 //! message). Not yet: histograms, exemplars and `Sample.start_timestamp`. Fields at their
 //! proto3 default are left out, so the output is byte-identical to prost's.
 
+use super::Sample;
 use super::encode::{
-    Entry, RequestEncoder, TAG_1_LEN, TAG_2_LEN, length_delimited, put_sample, put_varint,
-    varint_len,
+    RequestEncoder, TAG_1_LEN, TAG_2_LEN, length_delimited, put_sample, put_varint, varint_len,
 };
 use crate::config::remote_write::ProtobufMessage;
 use std::collections::HashMap;
@@ -214,7 +214,7 @@ impl Default for RequestEncoderV2 {
 
 impl RequestEncoderV2 {
     /// The uncompressed `io.prometheus.write.v2.Request` for `entries`.
-    pub fn encode<'a>(&mut self, entries: impl IntoIterator<Item = &'a Entry>) -> &[u8] {
+    pub fn encode<'a>(&mut self, entries: impl IntoIterator<Item = &'a Sample>) -> &[u8] {
         let RequestEncoderV2 {
             symbols,
             series_refs,
@@ -265,7 +265,7 @@ impl RequestEncoderV2 {
     /// The snappy-compressed (block format) request for `entries`.
     pub fn encode_compressed<'a>(
         &mut self,
-        entries: impl IntoIterator<Item = &'a Entry>,
+        entries: impl IntoIterator<Item = &'a Sample>,
     ) -> Result<&[u8], snap::Error> {
         self.encode(entries);
         let max = snap::raw::max_compress_len(self.proto.len());
@@ -312,7 +312,7 @@ impl MetadataRefs {
 
 /// Appends one `Request.timeseries` entry with `labels_refs`, `entry`'s sample and the
 /// series' metadata.
-fn put_timeseries(buf: &mut Vec<u8>, labels_refs: &[u32], entry: &Entry, metadata: MetadataRefs) {
+fn put_timeseries(buf: &mut Vec<u8>, labels_refs: &[u32], entry: &Sample, metadata: MetadataRefs) {
     let packed: usize = labels_refs.iter().map(|&r| varint_len(u64::from(r))).sum();
     let refs_field = if packed == 0 {
         0
@@ -360,7 +360,7 @@ impl BatchEncoder {
     }
 
     /// The snappy-compressed request for `entries`.
-    pub fn encode_compressed(&mut self, entries: &[Entry]) -> Result<&[u8], snap::Error> {
+    pub fn encode_compressed(&mut self, entries: &[Sample]) -> Result<&[u8], snap::Error> {
         match self {
             BatchEncoder::V1(e) => e.encode_compressed(entries),
             BatchEncoder::V2(e) => e.encode_compressed(entries),
@@ -391,13 +391,13 @@ mod tests {
         #[prost(uint32, repeated, packed = "true", tag = "1")]
         labels_refs: Vec<u32>,
         #[prost(message, repeated, tag = "2")]
-        samples: Vec<Sample>,
+        samples: Vec<PSample>,
         #[prost(message, optional, tag = "5")]
         metadata: Option<Metadata>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    struct Sample {
+    struct PSample {
         #[prost(double, tag = "1")]
         value: f64,
         #[prost(int64, tag = "2")]
@@ -418,14 +418,19 @@ mod tests {
 
     const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
-    fn labels(pairs: &[(&str, &str)]) -> Arc<[u8]> {
+    fn labels(pairs: &[(&str, &str)]) -> bytes::Bytes {
         encode_labels(&Labels::from_pairs(pairs.iter().copied()))
     }
 
-    fn entry(series: u64, labels: &Arc<[u8]>, timestamp_ms: i64, value_bits: u64) -> Entry {
-        Entry {
+    fn entry(
+        series: u64,
+        labels: &bytes::Bytes,
+        timestamp_ms: i64,
+        value_bits: u64,
+    ) -> crate::remote_write::Sample {
+        crate::remote_write::Sample {
             series,
-            labels: Arc::clone(labels),
+            labels: labels.clone(),
             metadata: None,
             timestamp_ms,
             value_bits,
@@ -433,7 +438,7 @@ mod tests {
     }
 
     /// What prost writes for `entries`, with a symbol table built the obvious way.
-    fn expected(entries: &[Entry]) -> Vec<u8> {
+    fn expected(entries: &[crate::remote_write::Sample]) -> Vec<u8> {
         let mut symbols = vec![String::new()];
         let mut index: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
         let mut intern = |s: &[u8]| {
@@ -463,7 +468,7 @@ mod tests {
                     .filter(|m| *m != Metadata::default());
                 TimeSeries {
                     labels_refs,
-                    samples: vec![Sample {
+                    samples: vec![PSample {
                         value: f64::from_bits(e.value_bits),
                         timestamp: e.timestamp_ms,
                         start_timestamp: 0,
@@ -572,7 +577,7 @@ mod tests {
         let tail = &entries[5..9];
         assert_eq!(encoder.encode(tail), expected(tail).as_slice());
         // An empty request is just `symbols[0] = ""`.
-        let none: &[Entry] = &[];
+        let none: &[crate::remote_write::Sample] = &[];
         assert_eq!(encoder.encode(none), expected(none).as_slice());
         assert_eq!(encoder.encode(none), &[0x22, 0x00]);
 

@@ -13,9 +13,6 @@ use std::time::Duration;
 pub enum DropReason {
     /// The series was dropped by `write_relabel_configs` (`dropped_series`).
     Relabel,
-    /// A sample for a series that was never declared or already forgotten
-    /// (`unintentionally_dropped_series`).
-    UnknownSeries,
     /// Older than `sample_age_limit` (`too_old`).
     TooOld,
     /// The shard's queue was full: the receiver is slower than the scrapes (ours; Prometheus
@@ -29,9 +26,8 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::Relabel,
-        DropReason::UnknownSeries,
         DropReason::TooOld,
         DropReason::QueueFull,
         DropReason::Shutdown,
@@ -41,7 +37,6 @@ impl DropReason {
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::Relabel => "dropped_series",
-            DropReason::UnknownSeries => "unintentionally_dropped_series",
             DropReason::TooOld => "too_old",
             DropReason::QueueFull => "queue_full",
             DropReason::Shutdown => "shutdown",

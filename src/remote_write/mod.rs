@@ -2,12 +2,13 @@
 //!
 //! [`RemoteWrite`] is the [`SampleSink`]: one queue manager per `remote_write` entry.
 //!
-//! - Labels (spec §6.1): when a series is declared, each endpoint computes its labels once:
-//!   external labels added where the name is missing, then `write_relabel_configs` (a drop
-//!   means the series is not sent to that endpoint), sorted bytewise, no empty values. They are
-//!   kept pre-encoded as the protobuf `TimeSeries.labels` bytes, one `Arc<[u8]>` per series,
-//!   shared with the series' raw labels when they are the same (no external labels to add and
-//!   no relabeling), and shared by every queued sample of the series.
+//! - Labels (spec §6.1): every sample carries its series' labels, already encoded as the
+//!   protobuf `TimeSeries.labels` bytes (sorted bytewise, no empty values), as a slice of the
+//!   scrape's label arena; the sink keeps no table of series. Each endpoint sends them as they
+//!   are, or with the external labels added where the name is missing (written into one arena
+//!   per call), or, with `write_relabel_configs`, relabeled: the outcome is computed on a
+//!   series' first sample and kept until the series is forgotten, so only endpoints that
+//!   relabel hold per-series state.
 //! - Queues ([`shard`]): shard = series ref % shards, so each series stays in order; batches of
 //!   `max_samples_per_send`, or what is there `batch_send_deadline` after the last send;
 //!   bounded: a sample that finds its shard full is dropped and counted
@@ -52,8 +53,8 @@ use crate::config::http::redact_url;
 use crate::config::remote_write::ProtobufMessage;
 use crate::labels::Labels;
 use crate::relabel::RelabelConfig;
-use encode::Entry;
-use parking_lot::RwLock;
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
 use queue::QueueManager;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -63,28 +64,43 @@ use std::time::Duration;
 /// uses the same ref for the same label set while the series lives.
 pub type SeriesRef = u64;
 
-/// One sample of a committed scrape. Values are carried as bits so StaleNaN survives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One sample of a committed scrape, with its series' labels. Values are carried as bits so
+/// StaleNaN survives. Queued as is: the labels are a slice of the scrape's label arena, so a
+/// queued sample keeps only that arena alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sample {
     pub series: SeriesRef,
+    /// The series' labels as the protobuf `TimeSeries.labels` fields
+    /// ([`encode::encode_labels`]): sorted bytewise by name, no empty values, with `__name__`.
+    pub labels: Bytes,
+    /// The family metadata of the series, when the sink wants it ([`SampleSink::wants_metadata`])
+    /// and the target exposed any; remote write 2.0 sends it with every sample.
+    pub metadata: Option<Arc<metadata::MetricMetadata>>,
     pub timestamp_ms: i64,
     pub value_bits: u64,
 }
 
+impl Sample {
+    /// A sample of the series `labels`, encoded here, with the ref the scrape loops give it
+    /// ([`crate::scrape::append::series_ref`]).
+    pub fn of(labels: &Labels, timestamp_ms: i64, value_bits: u64) -> Sample {
+        Sample {
+            series: crate::scrape::append::series_ref(labels),
+            labels: encode::encode_labels(labels),
+            metadata: None,
+            timestamp_ms,
+            value_bits,
+        }
+    }
+}
+
 /// Where committed scrapes go.
 pub trait SampleSink: Send + Sync + 'static {
-    /// Declares the labels of a series (sorted, no empty values, with `__name__`) before
-    /// its first sample, and again if it changes, with the metadata of its family when the
-    /// target exposed any (remote write 2.0 sends it with every sample).
-    fn series(
-        &self,
-        series: SeriesRef,
-        labels: &Labels,
-        metadata: Option<Arc<metadata::MetricMetadata>>,
-    );
+    /// Whether samples should carry their family's metadata (only remote write 2.0 sends it).
+    fn wants_metadata(&self) -> bool;
     /// One committed scrape; each series' samples arrive in timestamp order across calls.
     fn append(&self, samples: &[Sample]);
-    /// The series will get no more samples; its labels may be forgotten.
+    /// The series will get no more samples; anything kept for it may be forgotten.
     fn forget(&self, series: SeriesRef);
 }
 
@@ -124,23 +140,50 @@ pub struct EndpointMetrics {
 struct Endpoint {
     config: RemoteWriteConfig,
     queue: Arc<QueueManager>,
+    labels: LabelPolicy,
+}
+
+/// How an endpoint makes the labels it sends from a sample's labels (spec §6.1).
+enum LabelPolicy {
+    /// No external label to add and no relabeling: sent as they come.
+    AsIs,
+    /// The external labels (sorted, none empty) added where the name is missing.
+    External(Vec<(String, String)>),
+    /// External labels, then `write_relabel_configs`: the encoded outcome per series (`None`:
+    /// dropped), computed on its first sample and kept until it is forgotten.
+    Relabel {
+        external: BTreeMap<String, String>,
+        configs: Vec<RelabelConfig>,
+        outcomes: Mutex<HashMap<SeriesRef, Option<Bytes>>>,
+    },
+}
+
+impl LabelPolicy {
+    fn new(config: &RemoteWriteConfig, external: &BTreeMap<String, String>) -> LabelPolicy {
+        if !config.write_relabel_configs.is_empty() {
+            return LabelPolicy::Relabel {
+                external: external.clone(),
+                configs: config.write_relabel_configs.clone(),
+                outcomes: Mutex::new(HashMap::new()),
+            };
+        }
+        let external: Vec<(String, String)> = external
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        if external.is_empty() {
+            LabelPolicy::AsIs
+        } else {
+            LabelPolicy::External(external)
+        }
+    }
 }
 
 struct State {
     endpoints: Vec<Endpoint>,
     external_labels: BTreeMap<String, String>,
 }
-
-/// A declared series: its labels as declared (encoded), and per endpoint (same order as
-/// `State::endpoints`) the labels sent there, or `None` when relabeling dropped it.
-struct SeriesEntry {
-    raw: Arc<[u8]>,
-    endpoints: Box<[Option<Arc<[u8]>>]>,
-    metadata: Option<Arc<metadata::MetricMetadata>>,
-}
-
-/// Series are spread over this many locks, so declaring series does not stall appends.
-const STRIPES: usize = 64;
 
 /// The remote-write sink: one sender per `remote_write` entry.
 ///
@@ -150,9 +193,8 @@ pub struct RemoteWrite {
     options: RemoteWriteOptions,
     /// Set once by [`RemoteWrite::set_metadata_source`]; endpoints started later use it too.
     metadata_source: std::sync::OnceLock<metadata::MetadataSource>,
-    /// Lock order: `state`, then a queue's shard set, then a stripe.
+    /// Lock order: `state`, then a queue's shard set, then an endpoint's relabel outcomes.
     state: RwLock<State>,
-    stripes: Box<[RwLock<HashMap<SeriesRef, SeriesEntry>>]>,
     /// Open disk queues by directory name; an endpoint replaced by a reload hands its queue
     /// to its successor.
     spools: parking_lot::Mutex<HashMap<String, std::sync::Weak<spool::Spool>>>,
@@ -187,7 +229,6 @@ impl RemoteWrite {
                 endpoints: Vec::new(),
                 external_labels: external_labels.clone(),
             }),
-            stripes: (0..STRIPES).map(|_| RwLock::default()).collect(),
             spools: parking_lot::Mutex::new(HashMap::new()),
         };
         rw.apply(configs, external_labels)?;
@@ -254,16 +295,11 @@ impl RemoteWrite {
         Ok(Some(spool))
     }
 
-    fn stripe(&self, series: SeriesRef) -> &RwLock<HashMap<SeriesRef, SeriesEntry>> {
-        &self.stripes[(series % STRIPES as u64) as usize]
-    }
-
     /// Applies a reloaded configuration. Endpoints whose config (and the external labels) did
     /// not change keep running with their queues; the others are stopped in the background
     /// (flushing for up to `flush_deadline`) and replaced. A replacement for the same URL sends
     /// nothing before the endpoint it replaces has stopped, so per-series order holds at the
-    /// receiver. Declared series get their labels for the new endpoints at once; appends wait
-    /// meanwhile.
+    /// receiver.
     ///
     /// On error (an HTTP client that cannot be built) nothing changes.
     pub fn apply(
@@ -310,16 +346,32 @@ impl RemoteWrite {
         // Start the new queues, each after a stopping endpoint with the same URL, if any.
         let mut successor_of = vec![false; state.endpoints.len()];
         let mut new_queues = Vec::with_capacity(configs.len());
+        let mut old: Vec<Option<Endpoint>> = std::mem::take(&mut state.endpoints)
+            .into_iter()
+            .map(Some)
+            .collect();
         for ((config, origin), sender) in configs.iter().zip(&origin).zip(senders) {
+            // A kept endpoint keeps its relabel outcomes (same configs, same external labels).
+            if let Some(j) = origin
+                && let Some(endpoint) = old[*j].take()
+            {
+                new_queues.push(Endpoint {
+                    config: config.clone(),
+                    ..endpoint
+                });
+                continue;
+            }
             let queue = match (origin, sender) {
-                (Some(j), _) => Arc::clone(&state.endpoints[*j].queue),
+                (Some(_), _) => unreachable!("a kept endpoint was taken above"),
                 (None, Some((sender, spool))) => {
-                    let after = state.endpoints.iter().enumerate().position(|(j, e)| {
-                        !taken[j] && !successor_of[j] && e.config.url == config.url
+                    let after = old.iter().enumerate().position(|(j, e)| {
+                        e.as_ref().is_some_and(|e| {
+                            !taken[j] && !successor_of[j] && e.config.url == config.url
+                        })
                     });
-                    let after = after.map(|j| {
+                    let after = after.and_then(|j| {
                         successor_of[j] = true;
-                        state.endpoints[j].queue.done()
+                        old[j].as_ref().map(|e| e.queue.done())
                     });
                     let queue = QueueManager::start(
                         config,
@@ -337,43 +389,15 @@ impl RemoteWrite {
             new_queues.push(Endpoint {
                 config: config.clone(),
                 queue,
+                labels: LabelPolicy::new(config, external_labels),
             });
         }
-        // Labels of the declared series for the new endpoint list.
-        let all_kept = origin.iter().all(Option::is_some);
-        for stripe in self.stripes.iter() {
-            let mut stripe = stripe.write();
-            for entry in stripe.values_mut() {
-                let decoded = if all_kept {
-                    None
-                } else {
-                    encode::decode_labels(&entry.raw)
-                };
-                entry.endpoints = new_queues
-                    .iter()
-                    .zip(&origin)
-                    .map(|(endpoint, origin)| match origin {
-                        Some(j) => entry.endpoints.get(*j).cloned().flatten(),
-                        None => decoded.as_ref().and_then(|labels| {
-                            endpoint_labels(
-                                labels,
-                                &entry.raw,
-                                external_labels,
-                                &endpoint.config.write_relabel_configs,
-                            )
-                        }),
-                    })
-                    .collect();
-            }
-        }
-        let old = std::mem::replace(&mut state.endpoints, new_queues);
+        state.endpoints = new_queues;
         state.external_labels = external_labels.clone();
         drop(state);
         let flush_deadline = self.options.flush_deadline;
-        for (j, endpoint) in old.into_iter().enumerate() {
-            if !taken[j] {
-                tokio::spawn(async move { endpoint.queue.stop(flush_deadline).await });
-            }
+        for endpoint in old.into_iter().flatten() {
+            tokio::spawn(async move { endpoint.queue.stop(flush_deadline).await });
         }
         Ok(())
     }
@@ -381,15 +405,7 @@ impl RemoteWrite {
     /// Stops every endpoint: what is queued is sent for up to `flush_deadline`, then dropped.
     /// Samples appended afterwards are not sent.
     pub async fn shutdown(&self) {
-        let endpoints = {
-            let mut state = self.state.write();
-            for stripe in self.stripes.iter() {
-                for entry in stripe.write().values_mut() {
-                    entry.endpoints = Box::new([]);
-                }
-            }
-            std::mem::take(&mut state.endpoints)
-        };
+        let endpoints = std::mem::take(&mut self.state.write().endpoints);
         let deadline = self.options.flush_deadline;
         let stops: Vec<_> = endpoints
             .iter()
@@ -417,17 +433,21 @@ impl RemoteWrite {
             .collect()
     }
 
-    /// Declared series.
-    pub fn series_count(&self) -> usize {
-        self.stripes.iter().map(|s| s.read().len()).sum()
-    }
-
-    /// The labels endpoint `endpoint` sends for `series`: `None` when the series is unknown or
-    /// dropped by relabeling there.
-    pub fn endpoint_labels(&self, endpoint: usize, series: SeriesRef) -> Option<Labels> {
-        let stripe = self.stripe(series).read();
-        let encoded = stripe.get(&series)?.endpoints.get(endpoint)?.as_ref()?;
-        encode::decode_labels(encoded)
+    /// The labels endpoint `endpoint` sends for `series`, whose samples carry `labels`
+    /// (encoded): `None` when the endpoint does not exist or relabeling drops the series.
+    pub fn endpoint_labels(
+        &self,
+        endpoint: usize,
+        series: SeriesRef,
+        labels: &Labels,
+    ) -> Option<Labels> {
+        let state = self.state.read();
+        let endpoint = state.endpoints.get(endpoint)?;
+        let mut arena = BytesMut::new();
+        let encoded = endpoint
+            .labels
+            .apply(series, &encode::encode_labels(labels), &mut arena)?;
+        encode::decode_labels(&encoded)
     }
 
     /// Reshards endpoint `endpoint` to `shards` shards now (clamped to 1..=max_shards), as the
@@ -451,34 +471,12 @@ impl Drop for RemoteWrite {
 }
 
 impl SampleSink for RemoteWrite {
-    fn series(
-        &self,
-        series: SeriesRef,
-        labels: &Labels,
-        metadata: Option<Arc<metadata::MetricMetadata>>,
-    ) {
-        let state = self.state.read();
-        let raw = encode::encode_labels(labels);
-        let endpoints = state
+    fn wants_metadata(&self) -> bool {
+        self.state
+            .read()
             .endpoints
             .iter()
-            .map(|e| {
-                endpoint_labels(
-                    labels,
-                    &raw,
-                    &state.external_labels,
-                    &e.config.write_relabel_configs,
-                )
-            })
-            .collect();
-        self.stripe(series).write().insert(
-            series,
-            SeriesEntry {
-                raw,
-                endpoints,
-                metadata,
-            },
-        );
+            .any(|e| e.config.protobuf_message == ProtobufMessage::V2)
     }
 
     fn append(&self, samples: &[Sample]) {
@@ -486,96 +484,94 @@ impl SampleSink for RemoteWrite {
         if state.endpoints.is_empty() || samples.is_empty() {
             return;
         }
-        let shards: Vec<_> = state.endpoints.iter().map(|e| e.queue.shards()).collect();
-        // A shard with room now takes this whole scrape (see `shard`'s queue policy).
-        let rooms: Vec<Vec<bool>> = shards.iter().map(|set| set.room()).collect();
-        // Only remote write 2.0 sends per-series metadata.
-        let wants_metadata: Vec<bool> = state
-            .endpoints
-            .iter()
-            .map(|e| e.config.protobuf_message == ProtobufMessage::V2)
-            .collect();
+        // Labels an endpoint makes (external labels added) are written here and shared.
+        let mut arena = BytesMut::new();
         for endpoint in &state.endpoints {
-            endpoint.queue.samples_in(samples.len() as u64);
-        }
-        let mut unknown = 0u64;
-        let mut relabeled = vec![0u64; state.endpoints.len()];
-        for sample in samples {
-            let stripe = self.stripe(sample.series).read();
-            let Some(entry) = stripe.get(&sample.series) else {
-                unknown += 1;
-                continue;
-            };
-            for (i, labels) in entry.endpoints.iter().enumerate() {
-                match labels {
-                    Some(labels) => state.endpoints[i].queue.enqueue(
-                        &shards[i],
-                        &rooms[i],
-                        Entry {
-                            series: sample.series,
-                            labels: Arc::clone(labels),
-                            metadata: if wants_metadata[i] {
-                                entry.metadata.clone()
-                            } else {
-                                None
-                            },
-                            timestamp_ms: sample.timestamp_ms,
-                            value_bits: sample.value_bits,
+            let queue = &endpoint.queue;
+            queue.samples_in(samples.len() as u64);
+            let shards = queue.shards();
+            // A shard with room now takes this whole scrape (see `shard`'s queue policy).
+            let room = shards.room();
+            // Only remote write 2.0 sends per-series metadata.
+            let with_metadata = endpoint.config.protobuf_message == ProtobufMessage::V2;
+            let mut relabeled = 0u64;
+            for sample in samples {
+                let Some(labels) = endpoint
+                    .labels
+                    .apply(sample.series, &sample.labels, &mut arena)
+                else {
+                    relabeled += 1;
+                    continue;
+                };
+                queue.enqueue(
+                    &shards,
+                    &room,
+                    Sample {
+                        series: sample.series,
+                        labels,
+                        metadata: if with_metadata {
+                            sample.metadata.clone()
+                        } else {
+                            None
                         },
-                    ),
-                    None => relabeled[i] += 1,
-                }
+                        timestamp_ms: sample.timestamp_ms,
+                        value_bits: sample.value_bits,
+                    },
+                );
             }
-        }
-        for (endpoint, n) in state.endpoints.iter().zip(relabeled) {
-            if n > 0 {
-                endpoint.queue.dropped(DropReason::Relabel, n);
+            if relabeled > 0 {
+                queue.dropped(DropReason::Relabel, relabeled);
             }
-            if unknown > 0 {
-                endpoint.queue.dropped(DropReason::UnknownSeries, unknown);
-            }
-        }
-        if unknown > 0 {
-            tracing::info!(
-                count = unknown,
-                "dropped samples for series that were not declared"
-            );
         }
     }
 
     fn forget(&self, series: SeriesRef) {
-        self.stripe(series).write().remove(&series);
+        for endpoint in &self.state.read().endpoints {
+            if let LabelPolicy::Relabel { outcomes, .. } = &endpoint.labels {
+                outcomes.lock().remove(&series);
+            }
+        }
     }
 }
 
-/// The labels one endpoint sends for a series (spec §6.1), encoded; `None` when
-/// `write_relabel_configs` drops the series. Shares `raw` when nothing changed.
-fn endpoint_labels(
-    labels: &Labels,
-    raw: &Arc<[u8]>,
+impl LabelPolicy {
+    /// The labels this endpoint sends for a sample of `series` carrying `labels`; `None` when
+    /// relabeling drops the series. Labels made here are written into `arena`.
+    fn apply(&self, series: SeriesRef, labels: &Bytes, arena: &mut BytesMut) -> Option<Bytes> {
+        match self {
+            LabelPolicy::AsIs => Some(labels.clone()),
+            LabelPolicy::External(external) => Some(
+                encode::add_missing_labels(labels, external, arena)
+                    .unwrap_or_else(|| labels.clone()),
+            ),
+            LabelPolicy::Relabel {
+                external,
+                configs,
+                outcomes,
+            } => outcomes
+                .lock()
+                .entry(series)
+                .or_insert_with(|| relabeled_labels(labels, external, configs))
+                .clone(),
+        }
+    }
+}
+
+/// The labels an endpoint with `write_relabel_configs` sends (spec §6.1): external labels
+/// added where the name is missing, then relabeled; `None` when relabeling drops the series.
+fn relabeled_labels(
+    encoded: &[u8],
     external_labels: &BTreeMap<String, String>,
     write_relabel_configs: &[RelabelConfig],
-) -> Option<Arc<[u8]>> {
-    if write_relabel_configs.is_empty()
-        && external_labels
-            .keys()
-            .all(|name| labels.contains(name) || external_labels[name].is_empty())
-    {
-        return Some(Arc::clone(raw));
-    }
-    let mut labels = labels.clone();
+) -> Option<Bytes> {
+    let mut labels = encode::decode_labels(encoded)?;
     for (name, value) in external_labels {
         labels.set_if_absent(name, value.as_str());
     }
     if !crate::relabel::process(&mut labels, write_relabel_configs) {
         return None;
     }
-    let encoded = encode::encode_labels(&labels);
-    Some(if encoded == *raw {
-        Arc::clone(raw)
-    } else {
-        encoded
-    })
+    Some(encode::encode_labels(&labels))
 }
 
 /// Whether two `remote_write` entries are the same (so a reload keeps the running queue).

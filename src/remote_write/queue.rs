@@ -1,7 +1,7 @@
 //! The queue manager of one endpoint: its current shard set, resharding, and stopping
 //! (P: `queue_manager.go` `QueueManager`, `calculateDesiredShards`, `shouldReshard`).
 
-use super::encode::Entry;
+use super::Sample;
 use super::metrics::{DropReason, EwmaRate, RemoteWriteMetrics};
 use super::send::Sender;
 use super::shard::{Core, QueueParams, ShardSet, unix_ms};
@@ -135,7 +135,7 @@ impl QueueManager {
 
     /// Queues one sample on `shards` (a guard from [`Self::shards`]); `room` is
     /// [`ShardSet::room`] taken before the scrape's first sample.
-    pub fn enqueue(&self, shards: &ShardSet, room: &[bool], entry: Entry) {
+    pub fn enqueue(&self, shards: &ShardSet, room: &[bool], entry: Sample) {
         let ts = entry.timestamp_ms;
         if let Some(limit) = self.core.params.sample_age_limit
             && ts < unix_ms(SystemTime::now()) - limit.as_millis() as i64

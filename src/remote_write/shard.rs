@@ -19,8 +19,8 @@
 //! once their queues are empty (or at a hard shutdown). So every sample of a series queued
 //! before the reshard is sent before any queued after it.
 
+use super::Sample;
 use super::disk::DiskQueueError;
-use super::encode::Entry;
 use super::encode_v2::BatchEncoder;
 use super::metrics::{DropReason, EwmaRate, RemoteWriteMetrics};
 use super::send::{Outcome, Sender, Written};
@@ -76,10 +76,10 @@ pub(crate) fn unix_ms(t: SystemTime) -> i64 {
 }
 
 struct ShardState {
-    partial: Vec<Entry>,
-    full: VecDeque<Vec<Entry>>,
+    partial: Vec<Sample>,
+    full: VecDeque<Vec<Sample>>,
     /// Emptied batches for reuse.
-    pool: Vec<Vec<Entry>>,
+    pool: Vec<Vec<Sample>>,
     /// No more samples come; send what is left without waiting for the deadline, then exit.
     closing: bool,
 }
@@ -168,7 +168,7 @@ impl ShardSet {
 
     /// Queues `entry` on its series' shard; false when that shard is closed, or full and had
     /// no room when this scrape started (`room`, from [`Self::room`]).
-    pub fn enqueue(&self, entry: Entry, room: &[bool]) -> bool {
+    pub fn enqueue(&self, entry: Sample, room: &[bool]) -> bool {
         let index = (entry.series % self.shards.len() as u64) as usize;
         let shard = &self.shards[index];
         let had_room = room.get(index).copied().unwrap_or(false);
@@ -263,7 +263,7 @@ impl Drop for ExitGuard {
 }
 
 enum Next {
-    Batch(Vec<Entry>),
+    Batch(Vec<Sample>),
     Wait,
     Exit,
 }
@@ -353,7 +353,7 @@ fn shutdown_drop(core: &Core, n: usize) {
 }
 
 /// Removes samples older than `sample_age_limit`; true when some were removed.
-fn drop_too_old(core: &Core, batch: &mut Vec<Entry>) -> bool {
+fn drop_too_old(core: &Core, batch: &mut Vec<Sample>) -> bool {
     let Some(limit) = core.params.sample_age_limit else {
         return false;
     };
@@ -377,7 +377,7 @@ fn drop_too_old(core: &Core, batch: &mut Vec<Entry>) -> bool {
 async fn send_batch(
     core: &Core,
     encoder: &mut BatchEncoder,
-    batch: &mut Vec<Entry>,
+    batch: &mut Vec<Sample>,
     cancel: &mut watch::Receiver<bool>,
     lane: (u64, u32),
 ) -> bool {
@@ -625,7 +625,7 @@ fn check_written(core: &Core, n: u64, written: Written) -> Option<u64> {
     Some(written.samples.min(n))
 }
 
-fn encode(encoder: &mut BatchEncoder, batch: &[Entry]) -> Result<Bytes, snap::Error> {
+fn encode(encoder: &mut BatchEncoder, batch: &[Sample]) -> Result<Bytes, snap::Error> {
     encoder.encode_compressed(batch).map(Bytes::copy_from_slice)
 }
 

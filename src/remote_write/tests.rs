@@ -1,7 +1,7 @@
 //! Unit tests: encoding (cross-checked against prost-derived structs), labels per endpoint,
 //! `Retry-After`, the bounded shard queue and the reshard computation.
 
-use super::encode::{self, Entry, RequestEncoder, put_varint, varint_len};
+use super::encode::{self, RequestEncoder, put_varint, varint_len};
 use super::metrics::EwmaRate;
 use super::queue::{ShardInputs, desired_shards};
 use super::send::retry_after;
@@ -49,8 +49,8 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs.iter().copied())
 }
 
-fn entry(series: SeriesRef, l: &Labels, timestamp_ms: i64, value_bits: u64) -> Entry {
-    Entry {
+fn entry(series: SeriesRef, l: &Labels, timestamp_ms: i64, value_bits: u64) -> Sample {
+    Sample {
         series,
         labels: encode::encode_labels(l),
         metadata: None,
@@ -234,7 +234,7 @@ remote_write:
     // External labels only where the name is missing; relabeling sees them.
     let l = labels(&[("__name__", "m"), ("job", "j"), ("tmp", "x"), ("blank", "")]);
     let raw = encode::encode_labels(&l);
-    let out = endpoint_labels(&l, &raw, &external, relabel).unwrap();
+    let out = relabeled_labels(&raw, &external, relabel).unwrap();
     let got = encode::decode_labels(&out).unwrap();
     assert_eq!(
         pairs(&got),
@@ -249,38 +249,64 @@ remote_write:
 
     // Dropped by relabeling.
     let d = labels(&[("__name__", "drop_me")]);
-    assert!(endpoint_labels(&d, &encode::encode_labels(&d), &external, relabel).is_none());
+    assert!(relabeled_labels(&encode::encode_labels(&d), &external, relabel).is_none());
+}
+
+/// What `policy` sends for `l`, and whether those are the very bytes the sample carried.
+fn sent(policy: &LabelPolicy, l: &Labels) -> (Vec<String>, bool) {
+    let raw = encode::encode_labels(l);
+    let mut arena = BytesMut::new();
+    let out = policy.apply(1, &raw, &mut arena).unwrap();
+    let names = pairs(&encode::decode_labels(&out).unwrap())
+        .into_iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    (names, out.as_ptr() == raw.as_ptr())
 }
 
 #[test]
-fn endpoint_labels_share_the_raw_bytes_when_unchanged() {
+fn endpoint_labels_are_the_sample_bytes_when_unchanged() {
+    let external = |pairs: &[(&str, &str)]| {
+        LabelPolicy::new(
+            &load("remote_write:\n  - url: http://127.0.0.1:1/\n")[0],
+            &ext(pairs),
+        )
+    };
     let l = labels(&[("__name__", "m"), ("cluster", "mine")]);
-    let raw = encode::encode_labels(&l);
-    let same = endpoint_labels(&l, &raw, &BTreeMap::new(), &[]).unwrap();
-    assert!(Arc::ptr_eq(&same, &raw));
-    // External label already present: nothing to add, still shared.
-    let same = endpoint_labels(&l, &raw, &ext(&[("cluster", "c1")]), &[]).unwrap();
-    assert!(Arc::ptr_eq(&same, &raw));
-    let added = endpoint_labels(&l, &raw, &ext(&[("zone", "z")]), &[]).unwrap();
-    assert!(!Arc::ptr_eq(&added, &raw));
-    // Sorted bytewise: upper case before lower case, `__name__` after `Z`.
+    assert_eq!(
+        sent(&external(&[]), &l),
+        (vec!["__name__=m".into(), "cluster=mine".into()], true)
+    );
+    // External label already present, or empty: nothing to add, the same bytes.
+    assert!(sent(&external(&[("cluster", "c1")]), &l).1);
+    assert!(sent(&external(&[("zone", "")]), &l).1);
+    let (added, same) = sent(&external(&[("zone", "z"), ("cluster", "c1")]), &l);
+    assert!(!same);
+    assert_eq!(added, ["__name__=m", "cluster=mine", "zone=z"]);
+    // Sorted bytewise: upper case before lower case, `__name__` after `Z`; external labels
+    // go before, between and after the sample's.
     let mixed = labels(&[("a", "1"), ("Z", "2"), ("__name__", "m"), ("_", "3")]);
-    let enc = endpoint_labels(
+    let (names, _) = sent(
+        &external(&[("B", "x"), ("Zz", "y"), ("b", "z"), ("_a", "w")]),
         &mixed,
-        &encode::encode_labels(&mixed),
-        &ext(&[("B", "x")]),
-        &[],
-    )
-    .unwrap();
-    let names: Vec<String> = pairs(&encode::decode_labels(&enc).unwrap())
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    assert_eq!(names, ["B", "Z", "_", "__name__", "a"]);
+    );
+    assert_eq!(
+        names,
+        [
+            "B=x",
+            "Z=2",
+            "Zz=y",
+            "_=3",
+            "__name__=m",
+            "_a=w",
+            "a=1",
+            "b=z"
+        ]
+    );
 }
 
 #[tokio::test]
-async fn series_table_and_reload() {
+async fn labels_per_endpoint_and_reload() {
     let yaml_a = r#"
 remote_write:
   - url: http://127.0.0.1:1/a
@@ -296,15 +322,14 @@ remote_write:
         ..RemoteWriteOptions::default()
     };
     let rw = RemoteWrite::with_options(&cfg, &ext(&[("replica", "r0")]), options).unwrap();
-    rw.series(1, &labels(&[("__name__", "up")]), None);
-    rw.series(2, &labels(&[("__name__", "secret_x")]), None);
-    assert_eq!(rw.series_count(), 2);
+    let up = labels(&[("__name__", "up")]);
+    let secret = labels(&[("__name__", "secret_x")]);
     assert_eq!(
-        rw.endpoint_labels(0, 1).map(|l| l.to_string()),
+        rw.endpoint_labels(0, 1, &up).map(|l| l.to_string()),
         Some(r#"{__name__="up", replica="r0"}"#.into())
     );
-    assert_eq!(rw.endpoint_labels(0, 2), None);
-    assert!(rw.endpoint_labels(1, 2).is_some());
+    assert_eq!(rw.endpoint_labels(0, 2, &secret), None);
+    assert!(rw.endpoint_labels(1, 2, &secret).is_some());
     let metrics_b = Arc::clone(&rw.metrics()[1].metrics);
 
     // The same config again (relabel rules included) keeps both queues.
@@ -323,38 +348,33 @@ remote_write:
     let m = rw.metrics();
     assert_eq!(m.len(), 2);
     assert!(Arc::ptr_eq(&m[0].metrics, &metrics_b), "b kept its queue");
-    assert!(rw.endpoint_labels(1, 2).is_some(), "a no longer drops");
+    assert!(
+        rw.endpoint_labels(1, 2, &secret).is_some(),
+        "a no longer drops"
+    );
 
-    // Samples for a dropped and an unknown series are counted.
+    // Samples of a dropped series are counted; the outcome is kept per series.
     rw.apply(&cfg, &ext(&[("replica", "r0")])).unwrap();
-    rw.append(&[
-        Sample {
-            series: 2,
-            timestamp_ms: 1,
-            value_bits: 0,
-        },
-        Sample {
-            series: 99,
-            timestamp_ms: 1,
-            value_bits: 0,
-        },
-    ]);
+    rw.append(&[entry(2, &secret, 1, 0), entry(1, &up, 1, 0)]);
     let m = rw.metrics();
     assert_eq!(m[0].metrics.dropped(DropReason::Relabel), 1);
-    assert_eq!(m[0].metrics.dropped(DropReason::UnknownSeries), 1);
     assert_eq!(m[1].metrics.dropped(DropReason::Relabel), 0);
     assert_eq!(RemoteWriteMetrics::get(&m[0].metrics.samples_in), 2);
+    let outcomes = |rw: &RemoteWrite| match &rw.state.read().endpoints[0].labels {
+        LabelPolicy::Relabel { outcomes, .. } => outcomes.lock().len(),
+        _ => panic!("endpoint a relabels"),
+    };
+    assert_eq!(outcomes(&rw), 2);
+    // A forgotten series' outcome goes.
+    rw.forget(1);
+    assert_eq!(outcomes(&rw), 1);
 
     // External labels changed: everything restarts with the new labels.
     rw.apply(&cfg, &ext(&[("replica", "r1")])).unwrap();
     assert_eq!(
-        rw.endpoint_labels(1, 1).map(|l| l.to_string()),
+        rw.endpoint_labels(1, 1, &up).map(|l| l.to_string()),
         Some(r#"{__name__="up", replica="r1"}"#.into())
     );
-
-    rw.forget(1);
-    assert_eq!(rw.series_count(), 1);
-    assert_eq!(rw.endpoint_labels(0, 1), None);
     // A bad config changes nothing.
     let bad = load(
         r#"
@@ -369,11 +389,7 @@ remote_write:
     assert_eq!(m.len(), 2);
     // The receiver is unreachable: the queued sample is retried until the flush deadline,
     // then dropped and counted.
-    rw.append(&[Sample {
-        series: 2,
-        timestamp_ms: 5,
-        value_bits: 0,
-    }]);
+    rw.append(&[entry(2, &secret, 5, 0)]);
     assert_eq!(m[1].metrics.pending(), 1);
     rw.shutdown().await;
     assert!(rw.metrics().is_empty());

@@ -1,11 +1,14 @@
 //! Appending one scrape as a transaction (spec §4.3–4.6): cache lookups, label merging
 //! with the target (`honor_labels`), metric relabeling, limits, timestamps and staleness.
 
-use super::cache::{CacheEntry, MetadataLine, SeriesCache, raw_key};
+use super::cache::{CacheEntry, LabelSource, MetadataLine, SeriesCache, raw_key};
 use super::parse::{Entry, Format, Parser};
 use crate::labels::{Labels, ValidationScheme};
 use crate::relabel::RelabelConfig;
+use crate::remote_write::encode::{encode_labels, put_label};
+use crate::remote_write::encode_v2::LabelPairs;
 use crate::remote_write::{Sample, SampleSink, SeriesRef};
+use bytes::{Bytes, BytesMut};
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -55,13 +58,73 @@ pub struct AppendError {
     pub added: u64,
 }
 
-/// Reused buffers, so a scrape allocates nothing once warmed up.
+/// Size of the label arena's chunks: queued samples keep the chunks their labels are in.
+const ARENA_CHUNK: usize = 64 * 1024;
+
+/// Buffers a scrape reuses. Loops take one from a shared pool for each scrape
+/// ([`Scratch::take`]), so their number follows the scrapes in flight, not the targets.
 #[derive(Default)]
 pub struct Scratch {
     pub batch: Vec<Sample>,
     seen: HashSet<SeriesRef, super::cache::PassThrough>,
     undo: Vec<(u128, CacheEntry)>,
     forget: Vec<SeriesRef>,
+    /// Labels written this scrape (derived, and stale markers' from the records), split off
+    /// per sample.
+    arena: BytesMut,
+    /// The derived series seen this scrape in body order: their labels and keys, from which
+    /// the records are rebuilt when they moved.
+    records: Vec<Bytes>,
+    record_keys: Vec<u128>,
+    /// A derived series seen now has no record, or another one than its position now.
+    records_moved: bool,
+    records_buf: Vec<u8>,
+}
+
+static SCRATCH_POOL: parking_lot::Mutex<Vec<Scratch>> = parking_lot::Mutex::new(Vec::new());
+
+impl Scratch {
+    /// A scratch from the pool (or a new one); give it back with [`Scratch::give_back`].
+    pub fn take() -> Scratch {
+        SCRATCH_POOL.lock().pop().unwrap_or_default()
+    }
+
+    /// Returns this scratch to the pool, emptied but keeping its capacity.
+    pub fn give_back(mut self) {
+        self.batch.clear();
+        self.records.clear();
+        SCRATCH_POOL.lock().push(self);
+    }
+
+    /// Tells the sink about series evicted by the last scrape; call after appending its batch
+    /// (which may hold their stale markers).
+    pub fn forget_evicted(&mut self, sink: &dyn SampleSink) {
+        for series in self.forget.drain(..) {
+            sink.forget(series);
+        }
+    }
+
+    /// Labels written into the arena since the last split, as their own bytes.
+    fn split_labels(&mut self) -> Bytes {
+        self.arena.split().freeze()
+    }
+
+    fn reserve_labels(&mut self, len: usize) {
+        if self.arena.capacity() - self.arena.len() < len {
+            self.arena.reserve(len.max(ARENA_CHUNK));
+        }
+    }
+
+    /// Pushes a sample for `series` with `labels`.
+    pub fn push(&mut self, series: SeriesRef, labels: Bytes, timestamp_ms: i64, value_bits: u64) {
+        self.batch.push(Sample {
+            series,
+            labels,
+            metadata: None,
+            timestamp_ms,
+            value_bits,
+        });
+    }
 }
 
 /// Appends one scrape body. On success `scratch.batch` holds the samples and stale markers
@@ -79,15 +142,29 @@ pub fn append_scrape(
     scratch.batch.clear();
     scratch.seen.clear();
     scratch.undo.clear();
+    scratch.records.clear();
+    scratch.record_keys.clear();
+    scratch.records_moved = false;
+    let with_metadata = sink.wants_metadata();
     let result = match body {
-        Some((bytes, format)) if !bytes.is_empty() => {
-            append_body(ctx, cache, sink, scratch, bytes, format, scrape_ts, now_ms)
-        }
+        Some((bytes, format)) if !bytes.is_empty() => append_body(
+            ctx,
+            cache,
+            scratch,
+            bytes,
+            format,
+            scrape_ts,
+            now_ms,
+            with_metadata,
+        ),
         _ => Ok(AppendStats::default()),
     };
     match result {
         Ok(stats) => {
-            write_stale_markers(cache, scratch, scrape_ts);
+            write_stale_markers(cache, scratch, scrape_ts, with_metadata);
+            if scratch.records_moved || scratch.records.len() != cache.records.count() as usize {
+                rebuild_records(cache, scratch);
+            }
             finish_scrape(cache, scratch);
             Ok(stats)
         }
@@ -103,7 +180,7 @@ pub fn append_scrape(
             scratch.seen.clear();
             // A failed scrape counts as an empty one for staleness: every series of the last
             // successful scrape gets one stale marker, later failures add none.
-            write_stale_markers(cache, scratch, scrape_ts);
+            write_stale_markers(cache, scratch, scrape_ts, with_metadata);
             finish_scrape(cache, scratch);
             Err(error)
         }
@@ -115,25 +192,41 @@ fn finish_scrape(cache: &mut SeriesCache, scratch: &mut Scratch) {
     cache.evict_metadata();
     scratch.forget.clear();
     cache.evict(&mut scratch.forget);
+    scratch.records.clear();
 }
 
-impl Scratch {
-    /// Tells the sink about series evicted by the last scrape; call after appending its batch
-    /// (which may hold their stale markers).
-    pub fn forget_evicted(&mut self, sink: &dyn SampleSink) {
-        for series in self.forget.drain(..) {
-            sink.forget(series);
+/// Makes this scrape's derived labels the records, and points each series at its own.
+fn rebuild_records(cache: &mut SeriesCache, scratch: &mut Scratch) {
+    cache
+        .records
+        .rebuild(&scratch.records, &mut scratch.records_buf);
+    for (index, key) in scratch.record_keys.iter().enumerate() {
+        if let Some(entry) = cache.entries.get_mut(key) {
+            entry.set_record(index as u32);
         }
     }
 }
 
 /// Stale markers for series tracked in the last successful scrape and not appended now.
-fn write_stale_markers(cache: &mut SeriesCache, scratch: &mut Scratch, scrape_ts: i64) {
+fn write_stale_markers(
+    cache: &mut SeriesCache,
+    scratch: &mut Scratch,
+    scrape_ts: i64,
+    with_metadata: bool,
+) {
     let (previous, current) = (cache.last_success, cache.scrape);
     if previous == 0 {
         return;
     }
-    for entry in cache.entries.values_mut() {
+    let SeriesCache {
+        entries,
+        stored,
+        records,
+        metadata,
+        ..
+    } = cache;
+    let mut opened = None;
+    for entry in entries.values_mut() {
         let Some(series) = entry.series() else {
             continue;
         };
@@ -144,9 +237,33 @@ fn write_stale_markers(cache: &mut SeriesCache, scratch: &mut Scratch, scrape_ts
         if entry.last_timestamp >= scrape_ts || !scratch.seen.insert(series) {
             continue;
         }
+        let labels = match entry.labels() {
+            LabelSource::Stored(index) => stored.get(index).clone(),
+            LabelSource::Derived(record) => {
+                let open = opened.get_or_insert_with(|| records.open());
+                // Every series tracked by a successful scrape has a record (see
+                // `append_scrape`); without one there are no labels to mark.
+                let Some(encoded) = record.and_then(|r| open.get(r)) else {
+                    debug_assert!(false, "a tracked derived series without a record");
+                    continue;
+                };
+                scratch.reserve_labels(encoded.len());
+                scratch.arena.extend_from_slice(encoded);
+                scratch.split_labels()
+            }
+        };
         entry.last_timestamp = scrape_ts;
+        let family_metadata = if with_metadata {
+            LabelPairs::new(&labels)
+                .find(|(name, _)| *name == b"__name__")
+                .and_then(|(_, name)| SeriesCache::family_metadata_of(metadata, name))
+        } else {
+            None
+        };
         scratch.batch.push(Sample {
             series,
+            labels,
+            metadata: family_metadata,
             timestamp_ms: scrape_ts,
             value_bits: STALE_NAN,
         });
@@ -157,12 +274,12 @@ fn write_stale_markers(cache: &mut SeriesCache, scratch: &mut Scratch, scrape_ts
 fn append_body(
     ctx: &TargetContext,
     cache: &mut SeriesCache,
-    sink: &dyn SampleSink,
     scratch: &mut Scratch,
     body: &[u8],
     format: Format,
     scrape_ts: i64,
     now_ms: i64,
+    with_metadata: bool,
 ) -> Result<AppendStats, AppendError> {
     let mut stats = AppendStats::default();
     let mut parser = Parser::new(body, format);
@@ -211,14 +328,23 @@ fn append_body(
             Some(ts) if ctx.honor_timestamps => (true, ts),
             _ => (false, scrape_ts),
         };
-        let entry = match cache.entries.entry(key) {
+        let SeriesCache {
+            entries,
+            stored,
+            metric_names,
+            metadata,
+            scrape,
+            ..
+        } = cache;
+        // This series' labels when the miss below derived them already.
+        let mut derived_now = None;
+        let entry = match entries.entry(key) {
             std::collections::hash_map::Entry::Occupied(occupied) => {
                 stats.cache_hits += 1;
                 occupied.into_mut()
             }
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 stats.cache_misses += 1;
-                parsed_labels.clear();
                 parser
                     .series_labels(&mut parsed_labels)
                     .map_err(|e| fail(e.to_string(), &stats))?;
@@ -228,21 +354,51 @@ fn append_body(
                     .iter()
                     .find(|(n, _)| n == "__name__")
                     .map_or("", |(_, v)| v.as_ref());
-                if let Some((series, labels)) = &series {
-                    let metadata = SeriesCache::series_metadata(
-                        &mut cache.metadata,
-                        name.as_bytes(),
-                        current_family,
-                    );
-                    sink.series(*series, labels, metadata);
-                }
-                let metric_name = cache.metric_names.count(name, series.is_some());
-                vacant.insert(CacheEntry::new(series.map(|(r, _)| r), metric_name))
+                let metric_name = metric_names.count(name, series.is_some());
+                let (series, source) = match series {
+                    None => (None, LabelSource::Derived(None)),
+                    Some((series, labels)) => {
+                        let encoded = encode_labels(&labels);
+                        // Derived labels are trusted only where they equal what the full
+                        // path gives for these very bytes.
+                        derive_labels(ctx, &parsed_labels, scratch);
+                        let source = if scratch.arena[..] == encoded[..] {
+                            derived_now = Some(scratch.split_labels());
+                            LabelSource::Derived(None)
+                        } else {
+                            scratch.arena.clear();
+                            LabelSource::Stored(stored.insert(encoded))
+                        };
+                        (Some(series), source)
+                    }
+                };
+                vacant.insert(CacheEntry::new(series, metric_name, source))
             }
         };
         let Some(series) = entry.series() else {
-            entry.last_seen = cache.scrape;
+            entry.last_seen = *scrape;
             continue;
+        };
+        let labels = match entry.labels() {
+            LabelSource::Stored(index) => stored.get(index).clone(),
+            LabelSource::Derived(record) => {
+                let labels = match derived_now {
+                    Some(labels) => labels,
+                    None => {
+                        parser
+                            .series_labels(&mut parsed_labels)
+                            .map_err(|e| fail(e.to_string(), &stats))?;
+                        derive_labels(ctx, &parsed_labels, scratch);
+                        scratch.split_labels()
+                    }
+                };
+                if record != Some(scratch.records.len() as u32) {
+                    scratch.records_moved = true;
+                }
+                scratch.records.push(labels.clone());
+                scratch.record_keys.push(key);
+                labels
+            }
         };
         stats.post_relabel += 1;
         // New to the cache (entries not seen in a scrape are evicted at its end), counted
@@ -252,7 +408,7 @@ fn append_body(
             stats.added += 1;
         }
         scratch.undo.push((key, *entry));
-        entry.last_seen = cache.scrape;
+        entry.last_seen = *scrape;
         if timestamp > now_ms + MAX_FUTURE_MS {
             stats.dropped_too_new += 1;
             continue;
@@ -263,10 +419,19 @@ fn append_body(
         }
         entry.last_timestamp = timestamp;
         if !explicit_ts || ctx.track_timestamps_staleness {
-            entry.last_tracked = cache.scrape;
+            entry.last_tracked = *scrape;
         }
+        let family_metadata = if with_metadata {
+            parser
+                .series_name()
+                .and_then(|name| SeriesCache::series_metadata(metadata, name, current_family))
+        } else {
+            None
+        };
         scratch.batch.push(Sample {
             series,
+            labels,
+            metadata: family_metadata,
             timestamp_ms: timestamp,
             value_bits: value.to_bits(),
         });
@@ -275,6 +440,45 @@ fn append_body(
         return Err(fail("sample limit exceeded".into(), &stats));
     }
     Ok(stats)
+}
+
+/// Writes into the scratch's arena the labels of a series whose exposed labels are `exposed`
+/// (sorted by name, as [`Parser::series_labels`] gives them) merged with the target's, as
+/// [`series_for`] makes them when metric relabeling leaves them alone and no exposed label
+/// clashes with a target label (the caller checks that on a cache miss): encoded, sorted, no
+/// empty values.
+fn derive_labels(
+    ctx: &TargetContext,
+    exposed: &[(Cow<'_, str>, Cow<'_, str>)],
+    scratch: &mut Scratch,
+) {
+    // Room for the whole label set, so it is rarely copied to a new chunk half written.
+    let len: usize = exposed.iter().map(|(n, v)| n.len() + v.len() + 6).sum();
+    scratch.reserve_labels(len + 256);
+    let arena = &mut scratch.arena;
+    let mut target = ctx.target_labels.iter().peekable();
+    for (name, value) in exposed {
+        while let Some((target_name, target_value)) =
+            target.next_if(|(target_name, _)| *target_name < name.as_ref())
+        {
+            put_label(arena, target_name.as_bytes(), target_value.as_bytes());
+        }
+        if let Some((_, target_value)) =
+            target.next_if(|(target_name, _)| *target_name == name.as_ref())
+        {
+            let value = if ctx.honor_labels {
+                value.as_ref()
+            } else {
+                target_value
+            };
+            put_label(arena, name.as_bytes(), value.as_bytes());
+            continue;
+        }
+        put_label(arena, name.as_bytes(), value.as_bytes());
+    }
+    for (name, value) in target {
+        put_label(arena, name.as_bytes(), value.as_bytes());
+    }
 }
 
 /// The series ref and final labels for newly seen exposed labels, `None` when metric

@@ -2,12 +2,17 @@
 //! so a cache hit costs a hash and a lookup, never label decoding or relabeling.
 //!
 //! Memory per active series is one entry: a 128-bit hash key, the ref, the last appended
-//! timestamp, two scrape numbers and the index of its metric name in a per-target table of
-//! series counts; no label strings (the sink keeps those once per series).
+//! timestamp, two scrape numbers, the index of its metric name in a per-target table of
+//! series counts and where its labels come from. No label strings: a series whose labels are
+//! its exposed labels merged with the target's (no metric relabeling changed them) has them
+//! derived again from the body on every scrape; only the others keep theirs
+//! ([`StoredLabels`]). For stale markers, the derived labels of the last successful scrape
+//! are kept compressed ([`LabelRecords`]), rebuilt only when the series or their order change.
 
 use super::parse::MetricType;
 use crate::remote_write::SeriesRef;
 use crate::remote_write::metadata::MetricMetadata;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -43,10 +48,9 @@ pub fn raw_key(series: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(series)
 }
 
-/// One cached raw series. 28 bytes (32 with padding): the ref (or "dropped"), the last
-/// appended timestamp, two scrape numbers (u32: 136 years of 1s scrapes) and the index of its
-/// metric name in [`MetricNames`]. The map slot is 48 bytes either way: the u128 key aligns
-/// it to 16.
+/// One cached raw series. 32 bytes: the ref (or "dropped"), the last appended timestamp, two
+/// scrape numbers (u32: 136 years of 1s scrapes), the index of its metric name in
+/// [`MetricNames`] and where its labels come from. The map slot is 48 bytes with the u128 key.
 #[derive(Clone, Copy, Debug)]
 pub struct CacheEntry {
     /// The series ref, or [`DROPPED`] when metric relabeling dropped the series.
@@ -60,15 +64,32 @@ pub struct CacheEntry {
     /// Index of the exposed metric name in [`SeriesCache::metric_names`]; set on insertion,
     /// read on eviction to uncount the series.
     metric_name: u32,
+    /// [`STORED`] | index into [`SeriesCache::stored`], or the index of the series' record in
+    /// [`SeriesCache::records`] ([`UNRECORDED`]: none yet).
+    labels: u32,
 }
 
 /// The `series` of an entry whose series metric relabeling dropped.
 const DROPPED: SeriesRef = SeriesRef::MAX;
+/// Marks a `labels` field that indexes [`StoredLabels`].
+const STORED: u32 = 1 << 31;
+/// A derived series with no record in the stale-marker labels yet.
+const UNRECORDED: u32 = STORED - 1;
+
+/// Where a cached series' labels come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelSource {
+    /// Derived from the exposed labels on every scrape; the index of its record in
+    /// [`SeriesCache::records`], if it has one.
+    Derived(Option<u32>),
+    /// Kept in [`SeriesCache::stored`] at this index.
+    Stored(u32),
+}
 
 impl CacheEntry {
     /// A new entry for `series` (`None`: dropped by relabeling), not yet seen, counted under
     /// the name index [`MetricNames::count`] returned.
-    pub fn new(series: Option<SeriesRef>, metric_name: u32) -> Self {
+    pub fn new(series: Option<SeriesRef>, metric_name: u32, labels: LabelSource) -> Self {
         // A real ref equal to the sentinel (odds 2^-64) is moved next to it.
         let series = series.map_or(DROPPED, |r| r.min(DROPPED - 1));
         CacheEntry {
@@ -77,11 +98,145 @@ impl CacheEntry {
             last_seen: 0,
             last_tracked: 0,
             metric_name,
+            labels: match labels {
+                LabelSource::Derived(record) => record.unwrap_or(UNRECORDED).min(UNRECORDED),
+                LabelSource::Stored(index) => STORED | index,
+            },
         }
     }
 
     pub fn series(&self) -> Option<SeriesRef> {
         (self.series != DROPPED).then_some(self.series)
+    }
+
+    pub fn labels(&self) -> LabelSource {
+        if self.labels & STORED != 0 {
+            LabelSource::Stored(self.labels & !STORED)
+        } else {
+            LabelSource::Derived((self.labels != UNRECORDED).then_some(self.labels))
+        }
+    }
+
+    /// Sets the record of a derived series; a stored one keeps its labels.
+    pub fn set_record(&mut self, record: u32) {
+        if self.labels & STORED == 0 {
+            self.labels = record.min(UNRECORDED);
+        }
+    }
+}
+
+/// Labels kept for series whose labels cannot be derived from the exposed ones (metric
+/// relabeling changed them, or an exposed label clashed with a target label): encoded, in
+/// slots reused after eviction.
+#[derive(Default)]
+pub struct StoredLabels {
+    slots: Vec<Bytes>,
+    free: Vec<u32>,
+}
+
+impl StoredLabels {
+    pub fn insert(&mut self, labels: Bytes) -> u32 {
+        match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize] = labels;
+                index
+            }
+            None => {
+                self.slots.push(labels);
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    pub fn get(&self, index: u32) -> &Bytes {
+        &self.slots[index as usize]
+    }
+
+    fn remove(&mut self, index: u32) {
+        self.slots[index as usize] = Bytes::new();
+        self.free.push(index);
+    }
+
+    /// Slots in use.
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The encoded labels of the derived series of a target's last successful scrape, in body
+/// order, each after its varint length, snappy-compressed: what stale markers for series
+/// that go away are written with. Derived labels are mostly the same strings over and over,
+/// so this is a fraction of their size; it is rebuilt only when a scrape's derived series or
+/// their order differ from the records.
+#[derive(Default)]
+pub struct LabelRecords {
+    compressed: Box<[u8]>,
+    count: u32,
+}
+
+impl LabelRecords {
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Bytes held.
+    pub fn compressed_len(&self) -> usize {
+        self.compressed.len()
+    }
+
+    /// Replaces the records with `records`; `buf` is a reusable buffer.
+    pub fn rebuild(&mut self, records: &[Bytes], buf: &mut Vec<u8>) {
+        buf.clear();
+        for record in records {
+            crate::remote_write::encode::put_varint(buf, record.len() as u64);
+            buf.extend_from_slice(record);
+        }
+        let mut out = vec![0; snap::raw::max_compress_len(buf.len())];
+        // Fails only past snappy's 4 GiB input limit: the records are then lost, and so are
+        // stale markers for derived series that go away before the next rebuild.
+        let n = snap::raw::Encoder::new()
+            .compress(buf, &mut out)
+            .unwrap_or(0);
+        out.truncate(n);
+        self.count = if n == 0 { 0 } else { records.len() as u32 };
+        self.compressed = out.into_boxed_slice();
+    }
+
+    /// The records, decompressed.
+    pub fn open(&self) -> OpenRecords {
+        let bytes = snap::raw::Decoder::new()
+            .decompress_vec(&self.compressed)
+            .unwrap_or_default();
+        let mut ranges = Vec::with_capacity(self.count as usize);
+        let mut at = 0;
+        while at < bytes.len() {
+            let Some((len, n)) = crate::remote_write::encode::get_varint(&bytes[at..]) else {
+                break;
+            };
+            let start = at + n;
+            let end = (start + len as usize).min(bytes.len());
+            ranges.push((start, end));
+            at = end;
+        }
+        OpenRecords { bytes, ranges }
+    }
+}
+
+/// Decompressed [`LabelRecords`].
+pub struct OpenRecords {
+    bytes: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+}
+
+impl OpenRecords {
+    /// The encoded labels of record `index`.
+    pub fn get(&self, index: u32) -> Option<&[u8]> {
+        let &(start, end) = self.ranges.get(index as usize)?;
+        Some(&self.bytes[start..end])
     }
 }
 
@@ -97,6 +252,18 @@ pub struct FamilyMetadata {
     /// built on first use after a change.
     pub shared: Option<Arc<MetricMetadata>>,
 }
+
+/// Sample names of a family are its name with one of these (OpenMetrics).
+const SAMPLE_SUFFIXES: [&[u8]; 8] = [
+    b"_total",
+    b"_bucket",
+    b"_sum",
+    b"_count",
+    b"_created",
+    b"_info",
+    b"_gsum",
+    b"_gcount",
+];
 
 /// Families are kept this many scrapes after they were last exposed (spec §6.5).
 pub const METADATA_KEPT_SCRAPES: u32 = 10;
@@ -236,6 +403,10 @@ pub struct SeriesCache {
     pub entries: HashMap<u128, CacheEntry, PassThrough>,
     /// Series per exposed metric name among `entries`.
     pub metric_names: MetricNames,
+    /// Labels of the series that do not derive theirs (see [`LabelSource`]).
+    pub stored: StoredLabels,
+    /// Labels of the derived series of the last successful scrape, for stale markers.
+    pub records: LabelRecords,
     /// Family name → metadata; changed only when a target's HELP/TYPE/UNIT lines change.
     pub metadata: HashMap<Box<[u8]>, FamilyMetadata>,
     /// Set when `metadata` changed since the flag was last cleared.
@@ -261,11 +432,15 @@ impl SeriesCache {
     pub fn evict(&mut self, forget: &mut Vec<SeriesRef>) {
         let scrape = self.scrape;
         let names = &mut self.metric_names;
+        let stored = &mut self.stored;
         self.entries.retain(|_, entry| {
             let keep = entry.last_seen == scrape;
             if !keep {
                 let series = entry.series();
                 names.uncount(entry.metric_name, series.is_some());
+                if let LabelSource::Stored(index) = entry.labels() {
+                    stored.remove(index);
+                }
                 if let Some(series) = series {
                     forget.push(series);
                 }
@@ -330,16 +505,6 @@ impl SeriesCache {
         name: &[u8],
         current_family: Option<&[u8]>,
     ) -> Option<Arc<MetricMetadata>> {
-        const SAMPLE_SUFFIXES: [&[u8]; 8] = [
-            b"_total",
-            b"_bucket",
-            b"_sum",
-            b"_count",
-            b"_created",
-            b"_info",
-            b"_gsum",
-            b"_gcount",
-        ];
         let family = match current_family {
             Some(family)
                 if name.strip_prefix(family).is_some_and(|suffix| {
@@ -360,6 +525,21 @@ impl SeriesCache {
             }));
         }
         entry.shared.clone()
+    }
+
+    /// The metadata of series `name` seen outside its family's lines (a stale marker): that of
+    /// the family named `name`, else of the family `name` is a sample name of.
+    pub fn family_metadata_of(
+        metadata: &mut HashMap<Box<[u8]>, FamilyMetadata>,
+        name: &[u8],
+    ) -> Option<Arc<MetricMetadata>> {
+        if metadata.contains_key(name) {
+            return Self::series_metadata(metadata, name, None);
+        }
+        let family = SAMPLE_SUFFIXES
+            .iter()
+            .find_map(|suffix| name.strip_suffix(*suffix))?;
+        Self::series_metadata(metadata, name, Some(family))
     }
 
     /// Forgets families not exposed for [`METADATA_KEPT_SCRAPES`] scrapes.

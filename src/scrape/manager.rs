@@ -427,29 +427,19 @@ mod tests {
 
     #[derive(Default)]
     struct Recorder {
-        names: Mutex<HashMap<SeriesRef, String>>,
         samples: Mutex<Vec<(String, u64)>>,
     }
 
     impl SampleSink for Recorder {
-        fn series(
-            &self,
-            series: SeriesRef,
-            labels: &Labels,
-            _: Option<Arc<crate::remote_write::metadata::MetricMetadata>>,
-        ) {
-            self.names
-                .lock()
-                .insert(series, labels.value("__name__").to_string());
+        fn wants_metadata(&self) -> bool {
+            false
         }
         fn append(&self, samples: &[Sample]) {
-            let names = self.names.lock();
             let mut out = self.samples.lock();
             for s in samples {
-                out.push((
-                    names.get(&s.series).cloned().unwrap_or_default(),
-                    s.value_bits,
-                ));
+                let labels = crate::remote_write::encode::decode_labels(&s.labels)
+                    .expect("samples carry decodable labels");
+                out.push((labels.value("__name__").to_string(), s.value_bits));
             }
         }
         fn forget(&self, _series: SeriesRef) {}

@@ -7,9 +7,11 @@ use super::http::{FetchError, RequestSettings, fetch};
 use super::parse::{Format, MetricType, format_from_content_type};
 use crate::config::{ScrapeConfig, ScrapeProtocol};
 use crate::http_client::HttpClient;
+use crate::remote_write::encode::encode_labels;
 use crate::remote_write::metadata::MetricMetadata as FamilyMetadata;
 use crate::remote_write::{Sample, SampleSink, SeriesRef};
 use crate::targets::Target;
+use bytes::Bytes;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -143,14 +145,37 @@ pub fn next_slot(key: u64, interval_ms: i64, now: i64) -> i64 {
     }
 }
 
+/// One series the scraper adds to every target: its ref, encoded labels and metadata.
+struct SyntheticSeries {
+    series: SeriesRef,
+    labels: Bytes,
+    metadata: Option<Arc<FamilyMetadata>>,
+}
+
+impl SyntheticSeries {
+    fn sample(&self, timestamp_ms: i64, value_bits: u64, with_metadata: bool) -> Sample {
+        Sample {
+            series: self.series,
+            labels: self.labels.clone(),
+            metadata: if with_metadata {
+                self.metadata.clone()
+            } else {
+                None
+            },
+            timestamp_ms,
+            value_bits,
+        }
+    }
+}
+
 struct Synthetic {
-    up: SeriesRef,
-    duration: SeriesRef,
-    scraped: SeriesRef,
-    post_relabel: SeriesRef,
-    added: SeriesRef,
+    up: SyntheticSeries,
+    duration: SyntheticSeries,
+    scraped: SyntheticSeries,
+    post_relabel: SyntheticSeries,
+    added: SyntheticSeries,
     /// `scrape_timeout_seconds`, `scrape_sample_limit`, `scrape_body_size_bytes`.
-    extra: Option<[SeriesRef; 3]>,
+    extra: Option<[SyntheticSeries; 3]>,
 }
 
 /// Type, help and unit of the synthetic series, as Prometheus reports them.
@@ -223,14 +248,16 @@ fn synthetic_metadata(name: &str) -> Option<Arc<FamilyMetadata>> {
 }
 
 impl Synthetic {
-    fn declare(target: &Target, extra: bool, sink: &dyn SampleSink) -> Synthetic {
+    fn new(target: &Target, extra: bool) -> Synthetic {
         let base = target.public_labels();
         let declare = |name: &str| {
             let mut labels = base.clone();
             labels.set("__name__", name);
-            let series = series_ref(&labels);
-            sink.series(series, &labels, synthetic_metadata(name));
-            series
+            SyntheticSeries {
+                series: series_ref(&labels),
+                labels: encode_labels(&labels),
+                metadata: synthetic_metadata(name),
+            }
         };
         Synthetic {
             up: declare("up"),
@@ -248,16 +275,16 @@ impl Synthetic {
         }
     }
 
-    fn all(&self) -> Vec<SeriesRef> {
-        let mut refs = vec![
-            self.up,
-            self.duration,
-            self.scraped,
-            self.post_relabel,
-            self.added,
-        ];
-        refs.extend(self.extra.iter().flatten());
-        refs
+    fn all(&self) -> impl Iterator<Item = &SyntheticSeries> {
+        [
+            &self.up,
+            &self.duration,
+            &self.scraped,
+            &self.post_relabel,
+            &self.added,
+        ]
+        .into_iter()
+        .chain(self.extra.iter().flatten())
     }
 }
 
@@ -311,13 +338,8 @@ pub async fn run(
 ) {
     let mut current = config.borrow_and_update().clone();
     let mut ctx = context(&current);
-    let mut synthetic = Synthetic::declare(
-        &current.target,
-        current.job.extra_scrape_metrics,
-        sink.as_ref(),
-    );
+    let mut synthetic = Synthetic::new(&current.target, current.job.extra_scrape_metrics);
     let mut cache = SeriesCache::default();
-    let mut scratch = Scratch::default();
     let key = current.target.key();
     let mut slot = next_slot(
         key,
@@ -340,12 +362,15 @@ pub async fn run(
                     let stale_ts = last + interval;
                     let wait_until = stale_ts + interval + interval / 10;
                     tokio::time::sleep(Duration::from_millis((wait_until - now_ms()).max(0) as u64)).await;
+                    let mut scratch = Scratch::take();
                     let _ = append_scrape(&ctx, &mut cache, sink.as_ref(), &mut scratch, None, stale_ts, now_ms());
+                    let with_metadata = sink.wants_metadata();
                     for series in synthetic.all() {
-                        scratch.batch.push(Sample { series, timestamp_ms: stale_ts, value_bits: STALE_NAN });
+                        scratch.batch.push(series.sample(stale_ts, STALE_NAN, with_metadata));
                     }
                     sink.append(&scratch.batch);
                     scratch.forget_evicted(sink.as_ref());
+                    scratch.give_back();
                 }
                 return;
             }
@@ -370,7 +395,7 @@ pub async fn run(
                 let new = config.borrow_and_update().clone();
                 let interval_changed = new.job.scrape_interval != current.job.scrape_interval;
                 if new.job.extra_scrape_metrics != current.job.extra_scrape_metrics {
-                    synthetic = Synthetic::declare(&new.target, new.job.extra_scrape_metrics, sink.as_ref());
+                    synthetic = Synthetic::new(&new.target, new.job.extra_scrape_metrics);
                 }
                 current = new;
                 ctx = context(&current);
@@ -387,7 +412,6 @@ pub async fn run(
             &ctx,
             &synthetic,
             &mut cache,
-            &mut scratch,
             sink.as_ref(),
             &status,
             &counters,
@@ -415,7 +439,6 @@ async fn scrape_once(
     ctx: &TargetContext,
     synthetic: &Synthetic,
     cache: &mut SeriesCache,
-    scratch: &mut Scratch,
     sink: &dyn SampleSink,
     status: &Mutex<TargetStatus>,
     counters: &super::ScrapeCounters,
@@ -455,6 +478,8 @@ async fn scrape_once(
         Ok(f) => f.body.len() as i64,
         Err((_, size)) => *size,
     };
+    let mut scratch = Scratch::take();
+    let scratch = &mut scratch;
     let mut failed_counts = AppendStats::default();
     let result: Result<AppendStats, String> = match fetched {
         Ok(fetched) => {
@@ -501,19 +526,18 @@ async fn scrape_once(
         Ok(stats) => (1.0, *stats),
         Err(_) => (0.0, failed_counts),
     };
-    let mut report = |series: SeriesRef, value: f64| {
-        scratch.batch.push(Sample {
-            series,
-            timestamp_ms: slot,
-            value_bits: value.to_bits(),
-        });
+    let with_metadata = sink.wants_metadata();
+    let mut report = |series: &SyntheticSeries, value: f64| {
+        scratch
+            .batch
+            .push(series.sample(slot, value.to_bits(), with_metadata));
     };
-    report(synthetic.up, up);
-    report(synthetic.duration, duration.as_secs_f64());
-    report(synthetic.scraped, stats.scraped as f64);
-    report(synthetic.post_relabel, stats.post_relabel as f64);
-    report(synthetic.added, stats.added as f64);
-    if let Some([timeout, limit, size]) = synthetic.extra {
+    report(&synthetic.up, up);
+    report(&synthetic.duration, duration.as_secs_f64());
+    report(&synthetic.scraped, stats.scraped as f64);
+    report(&synthetic.post_relabel, stats.post_relabel as f64);
+    report(&synthetic.added, stats.added as f64);
+    if let Some([timeout, limit, size]) = &synthetic.extra {
         report(timeout, job.scrape_timeout.0.as_secs_f64());
         report(limit, job.sample_limit as f64);
         report(
@@ -530,6 +554,7 @@ async fn scrape_once(
     }
     scratch.forget_evicted(sink);
     counters.record_scrape(&result, &stats, if write { scratch.batch.len() } else { 0 });
+    std::mem::take(scratch).give_back();
     let mut status = status.lock();
     status.up = Some(result.is_ok());
     status.last_error = result.as_ref().err().cloned().unwrap_or_default();

@@ -21,12 +21,8 @@ scrape_configs:
 struct NoSink;
 
 impl crate::remote_write::SampleSink for NoSink {
-    fn series(
-        &self,
-        _: crate::remote_write::SeriesRef,
-        _: &crate::labels::Labels,
-        _: Option<std::sync::Arc<crate::remote_write::metadata::MetricMetadata>>,
-    ) {
+    fn wants_metadata(&self) -> bool {
+        false
     }
     fn append(&self, _: &[crate::remote_write::Sample]) {}
     fn forget(&self, _: crate::remote_write::SeriesRef) {}

@@ -1,5 +1,6 @@
 use super::*;
 use crate::labels::Labels;
+use crate::remote_write::encode::decode_labels;
 use crate::remote_write::metadata::MetricMetadata;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -7,15 +8,13 @@ use std::sync::Arc;
 
 #[derive(Default)]
 struct RecordingSink {
-    labels: Mutex<HashMap<SeriesRef, Labels>>,
-    metadata: Mutex<HashMap<SeriesRef, Option<Arc<MetricMetadata>>>>,
+    with_metadata: bool,
     forgotten: Mutex<Vec<SeriesRef>>,
 }
 
 impl SampleSink for RecordingSink {
-    fn series(&self, series: SeriesRef, labels: &Labels, metadata: Option<Arc<MetricMetadata>>) {
-        self.labels.lock().insert(series, labels.clone());
-        self.metadata.lock().insert(series, metadata);
+    fn wants_metadata(&self) -> bool {
+        self.with_metadata
     }
     fn append(&self, _samples: &[Sample]) {}
     fn forget(&self, series: SeriesRef) {
@@ -79,20 +78,19 @@ impl Harness {
             ts,
             NOW,
         );
-        let labels = self.sink.labels.lock();
         let mut samples: Vec<Written> = self
             .scratch
             .batch
             .iter()
             .map(|s| {
-                (
-                    labels
-                        .get(&s.series)
-                        .map(|l| l.to_string())
-                        .unwrap_or_default(),
-                    s.timestamp_ms,
-                    s.value_bits,
-                )
+                let labels = decode_labels(&s.labels).expect("labels decode");
+                assert_eq!(
+                    s.series,
+                    series_ref(&labels),
+                    "the ref is that of the labels"
+                );
+                assert!(s.metadata.is_none() || self.sink.with_metadata);
+                (labels.to_string(), s.timestamp_ms, s.value_bits)
             })
             .collect();
         samples.sort();
@@ -375,19 +373,26 @@ fn stale_nan_and_special_values_keep_their_bits() {
 #[test]
 fn cache_entries_are_small() {
     // Budget: the performance issue wants well under vmagent's ~150 bytes per series.
-    // The u128 key aligns the (key, entry) slot to 16: 16 + 28 bytes of entry (ref,
-    // timestamp, two scrape numbers, metric name index) pad to 48, plus 1 control byte.
-    assert!(
-        SeriesCache::entry_bytes() <= 48 + 1,
-        "the slot grew: {} bytes",
-        SeriesCache::entry_bytes()
-    );
-    assert_eq!(SeriesCache::entry_bytes(), 49);
-    assert_eq!(CacheEntry::new(None, 0).series(), None);
-    assert_eq!(CacheEntry::new(Some(7), 0).series(), Some(7));
+    // The u128 key aligns the (key, entry) slot to 16: 16 + 32 bytes of entry (ref,
+    // timestamp, two scrape numbers, metric name index, label source), plus 1 control byte.
+    assert_eq!(SeriesCache::entry_bytes(), 48 + 1);
+    let derived = LabelSource::Derived(None);
+    assert_eq!(CacheEntry::new(None, 0, derived).series(), None);
+    assert_eq!(CacheEntry::new(Some(7), 0, derived).series(), Some(7));
     assert_eq!(
-        CacheEntry::new(Some(u64::MAX), 0).series(),
+        CacheEntry::new(Some(u64::MAX), 0, derived).series(),
         Some(u64::MAX - 1)
+    );
+    let mut entry = CacheEntry::new(Some(7), 0, derived);
+    assert_eq!(entry.labels(), derived);
+    entry.set_record(12);
+    assert_eq!(entry.labels(), LabelSource::Derived(Some(12)));
+    let mut stored = CacheEntry::new(Some(7), 0, LabelSource::Stored(5));
+    stored.set_record(12);
+    assert_eq!(
+        stored.labels(),
+        LabelSource::Stored(5),
+        "a stored entry has no record"
     );
 }
 
@@ -577,6 +582,7 @@ fn metadata_is_kept_ten_scrapes_after_it_disappears() {
 #[test]
 fn series_carry_their_family_metadata() {
     let mut h = Harness::new(ctx());
+    h.sink.with_metadata = true;
     let body = "# HELP http_requests Requests served.\n\
                 # TYPE http_requests counter\n\
                 http_requests_total{code=\"200\"} 3\n\
@@ -593,15 +599,19 @@ fn series_carry_their_family_metadata() {
                 http_requests_total_extra 1\n";
     let (result, _) = h.scrape(body, NOW);
     result.unwrap();
-    let labels = h.sink.labels.lock();
-    let metadata = h.sink.metadata.lock();
+    let metadata: HashMap<String, Option<Arc<MetricMetadata>>> = h
+        .scratch
+        .batch
+        .iter()
+        .map(|s| {
+            let labels = decode_labels(&s.labels).unwrap();
+            (labels.value("__name__").to_string(), s.metadata.clone())
+        })
+        .collect();
     let of = |name: &str| {
-        let series = labels
-            .iter()
-            .find(|(_, l)| l.value("__name__") == name)
-            .map(|(s, _)| *s)
-            .unwrap_or_else(|| panic!("no series {name}"));
-        metadata[&series]
+        metadata
+            .get(name)
+            .unwrap_or_else(|| panic!("no series {name}"))
             .as_deref()
             .map(|m| (m.family.clone(), m.kind, m.help.clone(), m.unit.clone()))
     };
@@ -634,18 +644,165 @@ fn series_carry_their_family_metadata() {
         ))
     );
     // Every series of one family shares one allocation.
-    let total = labels
-        .iter()
-        .find(|(_, l)| l.value("__name__") == "http_requests_total")
-        .map(|(s, _)| *s)
-        .unwrap();
-    let created = labels
-        .iter()
-        .find(|(_, l)| l.value("__name__") == "http_requests_created")
-        .map(|(s, _)| *s)
-        .unwrap();
     assert!(Arc::ptr_eq(
-        metadata[&total].as_ref().unwrap(),
-        metadata[&created].as_ref().unwrap()
+        metadata["http_requests_total"].as_ref().unwrap(),
+        metadata["http_requests_created"].as_ref().unwrap()
     ));
+    // On a cache hit too, and stale markers carry it as well.
+    let (result, _) = h.scrape("# TYPE temperature gauge\ntemperature 21\n", NOW + 1000);
+    result.unwrap();
+    for sample in &h.scratch.batch {
+        let labels = decode_labels(&sample.labels).unwrap();
+        let family = sample.metadata.as_ref().map(|m| m.family.as_str());
+        match labels.value("__name__") {
+            "temperature" => assert_eq!(family, Some("temperature")),
+            "latency_sum" => assert_eq!(family, Some("latency")),
+            "untyped_thing" => assert_eq!(family, None),
+            _ => {}
+        }
+    }
+}
+
+/// The text lines of [`stale_markers_follow_any_sequence_of_scrapes`]: series whose labels
+/// are derived (sorted or not, escaped), stored (renamed by relabeling, clashing with a
+/// target label) or dropped.
+const POOL: [&str; 10] = [
+    "a{x=\"1\"}",
+    "a{x=\"2\"}",
+    "b",
+    "old_c{y=\"z\"}",
+    "d{job=\"exposed\"}",
+    "e{z=\"2\",b=\"1\"}",
+    "f{v=\"esc\\\"aped\\\\\"}",
+    "drop_me",
+    "g{i=\"k\",j=\"\"}",
+    "h{instance=\"\"}",
+];
+
+fn pool_context() -> TargetContext {
+    TargetContext {
+        metric_relabel_configs: relabel(
+            "- source_labels: [__name__]\n  regex: drop_me\n  action: drop\n- source_labels: [__name__]\n  regex: old_(.*)\n  target_label: __name__\n  replacement: new_$1\n",
+        ),
+        ..ctx()
+    }
+}
+
+#[test]
+fn labels_are_derived_unless_relabeling_or_a_clash_changed_them() {
+    let mut h = Harness::new(pool_context());
+    let body: String = POOL.iter().map(|line| format!("{line} 1\n")).collect();
+    let (result, first) = h.scrape(&body, NOW);
+    result.unwrap();
+    // old_c (renamed) and d (exported_job) keep their labels; the rest derive theirs.
+    assert_eq!(h.cache.stored.len(), 2);
+    assert!(first.contains(&(
+        r#"{__name__="e", b="1", instance="i:1", job="j", z="2"}"#.into(),
+        NOW,
+        bits(1.0)
+    )));
+    assert!(first.contains(&(
+        r#"{__name__="f", instance="i:1", job="j", v="esc\"aped\\"}"#.into(),
+        NOW,
+        bits(1.0)
+    )));
+    // All hits now: the same labels, from the body and the stored ones.
+    let body: String = POOL.iter().rev().map(|line| format!("{line} 2\n")).collect();
+    let (result, second) = h.scrape(&body, NOW + 1000);
+    assert_eq!(result.unwrap().cache_hits, POOL.len() as u64);
+    let labels = |samples: &[Written]| samples.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
+    assert_eq!(labels(&second), labels(&first));
+    assert_eq!(second.len(), POOL.len() - 1);
+}
+
+/// One scrape of [`stale_markers_follow_any_sequence_of_scrapes`]: pool lines in body order,
+/// and where a broken line fails the scrape, if it does.
+#[derive(Clone, Debug)]
+struct PoolScrape {
+    lines: Vec<usize>,
+    fail_after: Option<usize>,
+}
+
+fn pool_scrape() -> impl proptest::strategy::Strategy<Value = PoolScrape> {
+    use proptest::prelude::*;
+    (
+        proptest::sample::subsequence((0..POOL.len()).collect::<Vec<_>>(), 0..=POOL.len())
+            .prop_shuffle(),
+        proptest::option::weighted(0.2, 0..=POOL.len()),
+    )
+        .prop_map(|(lines, fail_after)| PoolScrape {
+            fail_after: fail_after.map(|n| n.min(lines.len())),
+            lines,
+        })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Whatever the series, their order and the failures, each scrape writes every kept
+    /// series it saw with the labels a first sight gives it, and one stale marker, with the
+    /// same labels, for each series of the last successful scrape it lacks. Derived labels
+    /// of vanished series come from the compressed records, which change only when the
+    /// series or their order do.
+    #[test]
+    fn stale_markers_follow_any_sequence_of_scrapes(scrapes in proptest::collection::vec(pool_scrape(), 1..12)) {
+        // What each line's labels are on a cache miss (the full path).
+        let expected: Vec<Option<String>> = POOL
+            .iter()
+            .map(|line| {
+                let mut fresh = Harness::new(pool_context());
+                let (result, samples) = fresh.scrape(&format!("{line} 1\n"), NOW);
+                result.unwrap();
+                samples.first().map(|s| s.0.clone())
+            })
+            .collect();
+        let mut h = Harness::new(pool_context());
+        let mut previous: std::collections::BTreeSet<usize> = Default::default();
+        for (step, scrape) in scrapes.iter().enumerate() {
+            let ts = NOW + step as i64 * 1000;
+            let mut body = String::new();
+            for (i, &line) in scrape.lines.iter().enumerate() {
+                if scrape.fail_after == Some(i) {
+                    body.push_str("broken{ 1\n");
+                }
+                body.push_str(&format!("{} {step}\n", POOL[line]));
+            }
+            if scrape.fail_after == Some(scrape.lines.len()) {
+                body.push_str("broken{ 1\n");
+            }
+            let (result, samples) = h.scrape(&body, ts);
+            let kept: std::collections::BTreeSet<usize> = scrape
+                .lines
+                .iter()
+                .copied()
+                .filter(|&line| expected[line].is_some())
+                .collect();
+            let stale: Vec<String> = samples
+                .iter()
+                .filter(|s| s.2 == STALE_NAN)
+                .map(|s| s.0.clone())
+                .collect();
+            let written: Vec<String> = samples
+                .iter()
+                .filter(|s| s.2 != STALE_NAN)
+                .map(|s| s.0.clone())
+                .collect();
+            let names = |set: &mut dyn Iterator<Item = &usize>| {
+                let mut v: Vec<String> = set.filter_map(|&l| expected[l].clone()).collect();
+                v.sort();
+                v
+            };
+            if scrape.fail_after.is_some() {
+                proptest::prop_assert!(result.is_err());
+                proptest::prop_assert_eq!(stale, names(&mut previous.iter()));
+                proptest::prop_assert!(written.is_empty());
+                previous.clear();
+            } else {
+                proptest::prop_assert!(result.is_ok());
+                proptest::prop_assert_eq!(stale, names(&mut previous.difference(&kept)));
+                proptest::prop_assert_eq!(written, names(&mut kept.iter()));
+                previous = kept;
+            }
+        }
+    }
 }

@@ -275,6 +275,15 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The metric name of the series last returned by [`Parser::next_entry`] as written
+    /// (quotes stripped, not unescaped); `None` when the last entry was not a sample.
+    pub fn series_name(&self) -> Option<&'a [u8]> {
+        if !self.on_series {
+            return None;
+        }
+        self.cur().name.map(|(s, e)| &self.body[s..e])
+    }
+
     /// Decodes the metric name (as `__name__`) and labels of the series last returned by
     /// [`Parser::next_entry`] into `out` (cleared first), unescaped, sorted by name
     /// (duplicates kept, in order of appearance), with `le`/`quantile` normalised under
