@@ -124,10 +124,10 @@ fn memory_per_series() {
     // What the batch holds goes once it is sent.
     drop(scratch);
     let after = common::allocated();
-    let cache_bytes = cache.entries.capacity() * SeriesCache::entry_bytes();
+    let cache_bytes = cache.keys.capacity() * SeriesCache::series_bytes();
     let n = cache.len().max(1);
     println!(
-        "memory per active series: scrape cache {} B (capacity-based), stored labels {} series, compressed labels for stale markers {} B, all allocations kept after the first scrape {} B",
+        "memory per active series: scrape cache {} B, stored labels {} series, compressed labels for stale markers {} B, all allocations kept after the first scrape {} B",
         cache_bytes / n,
         cache.stored.len(),
         cache.records.compressed_len() / n,

@@ -1,7 +1,9 @@
 //! Appending one scrape as a transaction (spec §4.3–4.6): cache lookups, label merging
 //! with the target (`honor_labels`), metric relabeling, limits, timestamps and staleness.
 
-use super::cache::{CacheEntry, LabelSource, MetadataLine, SeriesCache, raw_key};
+use super::cache::{
+    LabelSource, MetadataLine, MetricSeriesCount, PassThrough, SeriesCache, SeriesState, raw_key,
+};
 use super::parse::{Entry, Format, Parser};
 use crate::labels::{Labels, ValidationScheme};
 use crate::relabel::RelabelConfig;
@@ -10,7 +12,7 @@ use crate::remote_write::encode_v2::LabelPairs;
 use crate::remote_write::{Sample, SampleSink, SeriesRef};
 use bytes::{Bytes, BytesMut};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Prometheus' StaleNaN: a signalling NaN, carried as bits.
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -66,18 +68,32 @@ const ARENA_CHUNK: usize = 64 * 1024;
 #[derive(Default)]
 pub struct Scratch {
     pub batch: Vec<Sample>,
-    seen: HashSet<SeriesRef, super::cache::PassThrough>,
-    undo: Vec<(u128, CacheEntry)>,
+    /// Refs appended this scrape at the scrape's timestamp: another sample of one is a
+    /// duplicate.
+    seen: HashSet<SeriesRef, PassThrough>,
     forget: Vec<SeriesRef>,
     /// Labels written this scrape (derived, and stale markers' from the records), split off
     /// per sample.
     arena: BytesMut,
-    /// The derived series seen this scrape in body order: their labels and keys, from which
-    /// the records are rebuilt when they moved.
+    /// This scrape's series in body order: raw hashes, states, and labels (of the derived
+    /// ones; empty for the others). They become the cache's when the scrape ends.
+    keys: Vec<u64>,
+    states: Vec<SeriesState>,
     records: Vec<Bytes>,
-    record_keys: Vec<u128>,
-    /// A derived series seen now has no record, or another one than its position now.
-    records_moved: bool,
+    /// Per cached series (by position): matched by a line of this scrape; appended tracked.
+    matched: Vec<bool>,
+    tracked_now: Vec<bool>,
+    /// Position of each cached key, built when a line is not where it was last time.
+    cached_index: HashMap<u64, u32, PassThrough>,
+    /// Position in this scrape of the keys new to the cache.
+    new_index: HashMap<u64, u32, PassThrough>,
+    /// Every key of this scrape and whether it was appended tracked at any position, built
+    /// only when a cached series looks stale or gone by its position (a repeated line may
+    /// have matched another position of its key).
+    keys_now: HashMap<u64, bool, PassThrough>,
+    /// Explicit timestamps this scrape changed, with the value before (rolled back when it
+    /// fails).
+    timestamps_undo: Vec<(u64, Option<i64>)>,
     records_buf: Vec<u8>,
 }
 
@@ -96,8 +112,26 @@ impl Scratch {
         SCRATCH_POOL.lock().push(self);
     }
 
-    /// Tells the sink about series evicted by the last scrape; call after appending its batch
-    /// (which may hold their stale markers).
+    /// Ready for a scrape of a target with `cached` series.
+    fn start(&mut self, cached: usize) {
+        self.batch.clear();
+        self.seen.clear();
+        self.forget.clear();
+        self.keys.clear();
+        self.states.clear();
+        self.records.clear();
+        self.matched.clear();
+        self.matched.resize(cached, false);
+        self.tracked_now.clear();
+        self.tracked_now.resize(cached, false);
+        self.cached_index.clear();
+        self.new_index.clear();
+        self.keys_now.clear();
+        self.timestamps_undo.clear();
+    }
+
+    /// Tells the sink about series that left the cache in the last scrape; call after
+    /// appending its batch (which may hold their stale markers).
     pub fn forget_evicted(&mut self, sink: &dyn SampleSink) {
         for series in self.forget.drain(..) {
             sink.forget(series);
@@ -115,16 +149,47 @@ impl Scratch {
         }
     }
 
-    /// Pushes a sample for `series` with `labels`.
-    pub fn push(&mut self, series: SeriesRef, labels: Bytes, timestamp_ms: i64, value_bits: u64) {
-        self.batch.push(Sample {
-            series,
-            labels,
-            metadata: None,
-            timestamp_ms,
-            value_bits,
-        });
+    /// Where the line at the next position, with raw hash `key`, was cached; `expected` is
+    /// where the line after the last one matched was, so lines in their old order cost a
+    /// compare.
+    fn find(&mut self, cached: &[u64], key: u64, expected: &mut usize) -> Found {
+        if cached.get(*expected) == Some(&key) {
+            *expected += 1;
+            return Found::Cached(*expected - 1);
+        }
+        if let Some(&at) = self.new_index.get(&key) {
+            return Found::Earlier(at as usize);
+        }
+        if self.cached_index.is_empty() && !cached.is_empty() {
+            // The first occurrence of a key wins, as a lookup by key always found it.
+            for (at, &cached_key) in cached.iter().enumerate().rev() {
+                self.cached_index.insert(cached_key, at as u32);
+            }
+        }
+        match self.cached_index.get(&key) {
+            Some(&at) => {
+                *expected = at as usize + 1;
+                Found::Cached(at as usize)
+            }
+            None => Found::Missing,
+        }
     }
+}
+
+/// Where a line's series was.
+enum Found {
+    /// In the cache, at this position.
+    Cached(usize),
+    /// Not in the cache, but earlier in this body, at this position.
+    Earlier(usize),
+    /// Nowhere: a new series.
+    Missing,
+}
+
+/// The ref of encoded labels: the same labels give the same ref in every target and every
+/// replica (remote write shards by it; a scrape drops a second sample of one).
+pub fn labels_ref(encoded: &[u8]) -> SeriesRef {
+    xxhash_rust::xxh3::xxh3_64(encoded)
 }
 
 /// Appends one scrape body. On success `scratch.batch` holds the samples and stale markers
@@ -139,15 +204,11 @@ pub fn append_scrape(
     now_ms: i64,
 ) -> Result<AppendStats, AppendError> {
     cache.scrape += 1;
-    scratch.batch.clear();
-    scratch.seen.clear();
-    scratch.undo.clear();
-    scratch.records.clear();
-    scratch.record_keys.clear();
-    scratch.records_moved = false;
+    scratch.start(cache.len());
     let with_metadata = sink.wants_metadata();
+    let body = body.filter(|(bytes, _)| !bytes.is_empty());
     let result = match body {
-        Some((bytes, format)) if !bytes.is_empty() => append_body(
+        Some((bytes, format)) => append_body(
             ctx,
             cache,
             scratch,
@@ -157,94 +218,130 @@ pub fn append_scrape(
             now_ms,
             with_metadata,
         ),
-        _ => Ok(AppendStats::default()),
+        None => Ok(AppendStats::default()),
     };
-    match result {
-        Ok(stats) => {
-            write_stale_markers(cache, scratch, scrape_ts, with_metadata);
-            if scratch.records_moved || scratch.records.len() != cache.records.count() as usize {
-                rebuild_records(cache, scratch);
-            }
-            finish_scrape(cache, scratch);
-            Ok(stats)
+    if result.is_err() {
+        // Nothing of a failed scrape is written, and it counts as an empty one for
+        // staleness: every series of the last successful scrape gets one stale marker, later
+        // failures add none. The series it saw stay cached.
+        for (key, before) in scratch.timestamps_undo.drain(..).rev() {
+            match before {
+                Some(ts) => cache.explicit_timestamps.insert(key, ts),
+                None => cache.explicit_timestamps.remove(&key),
+            };
         }
-        Err(error) => {
-            // Roll back what the failed scrape appended; the entries it saw stay cached.
-            for (key, before) in scratch.undo.drain(..) {
-                if let Some(entry) = cache.entries.get_mut(&key) {
-                    entry.last_timestamp = before.last_timestamp;
-                    entry.last_tracked = before.last_tracked;
-                }
-            }
-            scratch.batch.clear();
-            scratch.seen.clear();
-            // A failed scrape counts as an empty one for staleness: every series of the last
-            // successful scrape gets one stale marker, later failures add none.
-            write_stale_markers(cache, scratch, scrape_ts, with_metadata);
-            finish_scrape(cache, scratch);
-            Err(error)
+        scratch.batch.clear();
+        scratch.seen.clear();
+        scratch.tracked_now.fill(false);
+        for state in &mut scratch.states {
+            *state = state.with_tracked(false);
         }
     }
-}
-
-fn finish_scrape(cache: &mut SeriesCache, scratch: &mut Scratch) {
+    write_stale_markers(cache, scratch, scrape_ts, with_metadata);
+    if scratch.keys != cache.keys {
+        cache.series_by_metric = count_series_by_metric(body, &scratch.states);
+        cache.series_by_metric_changed = true;
+    }
+    cache.replace(
+        &scratch.keys,
+        &scratch.states,
+        &scratch.records,
+        &mut scratch.records_buf,
+    );
+    scratch.records.clear();
     cache.last_success = cache.scrape;
     cache.evict_metadata();
-    scratch.forget.clear();
-    cache.evict(&mut scratch.forget);
-    scratch.records.clear();
+    result
 }
 
-/// Makes this scrape's derived labels the records, and points each series at its own.
-fn rebuild_records(cache: &mut SeriesCache, scratch: &mut Scratch) {
-    cache
-        .records
-        .rebuild(&scratch.records, &mut scratch.records_buf);
-    for (index, key) in scratch.record_keys.iter().enumerate() {
-        if let Some(entry) = cache.entries.get_mut(key) {
-            entry.set_record(index as u32);
+/// Series per exposed metric name among a scrape's `states` (the first `states.len()` series
+/// of `body`), most first, then by name.
+fn count_series_by_metric(
+    body: Option<(&[u8], Format)>,
+    states: &[SeriesState],
+) -> Vec<MetricSeriesCount> {
+    let mut counts: HashMap<Cow<'_, str>, (u32, u32)> = HashMap::new();
+    if let Some((bytes, format)) = body {
+        let mut parser = Parser::new(bytes, format);
+        let mut labels = Vec::new();
+        let mut states = states.iter();
+        while let Ok(Some(entry)) = parser.next_entry() {
+            if !matches!(entry, Entry::Series { .. }) {
+                continue;
+            }
+            let Some(state) = states.next() else {
+                break;
+            };
+            let raw_name = parser.series_name().unwrap_or_default();
+            let name = match std::str::from_utf8(raw_name) {
+                Ok(name) if !name.contains('\\') => Cow::Borrowed(name),
+                _ => {
+                    // Escaped (or not UTF-8): the name as the labels have it.
+                    let _ = parser.series_labels(&mut labels);
+                    labels
+                        .iter()
+                        .find(|(n, _)| n == "__name__")
+                        .map_or(Cow::Borrowed(""), |(_, v)| Cow::Owned(v.to_string()))
+                }
+            };
+            let count = counts.entry(name).or_default();
+            count.0 += 1;
+            count.1 += u32::from(state.labels() != LabelSource::Dropped);
         }
     }
+    let mut list: Vec<MetricSeriesCount> = counts
+        .into_iter()
+        .map(|(name, (scraped, kept))| MetricSeriesCount {
+            name: name.as_ref().into(),
+            scraped,
+            kept,
+        })
+        .collect();
+    list.sort_unstable_by(|a, b| b.scraped.cmp(&a.scraped).then_with(|| a.name.cmp(&b.name)));
+    list
 }
 
-/// Stale markers for series tracked in the last successful scrape and not appended now.
+/// Stale markers for series tracked by the last successful scrape and not appended now;
+/// notes the refs of series that leave the cache.
 fn write_stale_markers(
     cache: &mut SeriesCache,
     scratch: &mut Scratch,
     scrape_ts: i64,
     with_metadata: bool,
 ) {
-    let (previous, current) = (cache.last_success, cache.scrape);
-    if previous == 0 {
-        return;
-    }
     let SeriesCache {
-        entries,
+        keys,
+        states,
         stored,
         records,
+        explicit_timestamps,
         metadata,
         ..
     } = cache;
     let mut opened = None;
-    for entry in entries.values_mut() {
-        let Some(series) = entry.series() else {
-            continue;
-        };
-        if entry.last_tracked != previous || entry.last_tracked == current {
+    for (at, (&key, &state)) in keys.iter().zip(states.iter()).enumerate() {
+        // Matched at its position, and tracked again if it was: neither stale nor gone.
+        if scratch.matched[at] && (scratch.tracked_now[at] || !state.tracked()) {
             continue;
         }
-        // Out-of-order stale markers are not written; a series appended now is not stale.
-        if entry.last_timestamp >= scrape_ts || !scratch.seen.insert(series) {
+        if scratch.keys_now.is_empty() {
+            for (&now_key, now_state) in scratch.keys.iter().zip(&scratch.states) {
+                *scratch.keys_now.entry(now_key).or_default() |= now_state.tracked();
+            }
+        }
+        let now = scratch.keys_now.get(&key).copied();
+        let stale = state.tracked() && now != Some(true);
+        let leaves = now.is_none();
+        if !stale && !leaves {
             continue;
         }
-        let labels = match entry.labels() {
+        let labels = match state.labels() {
+            LabelSource::Dropped => continue,
             LabelSource::Stored(index) => stored.get(index).clone(),
-            LabelSource::Derived(record) => {
+            LabelSource::Derived => {
                 let open = opened.get_or_insert_with(|| records.open());
-                // Every series tracked by a successful scrape has a record (see
-                // `append_scrape`); without one there are no labels to mark.
-                let Some(encoded) = record.and_then(|r| open.get(r)) else {
-                    debug_assert!(false, "a tracked derived series without a record");
+                let Some(encoded) = open.get(at as u32) else {
+                    debug_assert!(false, "a cached derived series without a record");
                     continue;
                 };
                 scratch.reserve_labels(encoded.len());
@@ -252,7 +349,17 @@ fn write_stale_markers(
                 scratch.split_labels()
             }
         };
-        entry.last_timestamp = scrape_ts;
+        let series = labels_ref(&labels);
+        if leaves {
+            scratch.forget.push(series);
+        }
+        // Out-of-order stale markers are not written; a series appended now is not stale.
+        let newer = explicit_timestamps
+            .get(&key)
+            .is_some_and(|&last| last >= scrape_ts);
+        if !stale || newer || !scratch.seen.insert(series) {
+            continue;
+        }
         let family_metadata = if with_metadata {
             LabelPairs::new(&labels)
                 .find(|(name, _)| *name == b"__name__")
@@ -286,6 +393,8 @@ fn append_body(
     let mut parsed_labels = Vec::new();
     // The family of the last HELP/TYPE/UNIT line: the series after it belong to it.
     let mut current_family = None;
+    // Where the next line was cached if the body keeps the cached order.
+    let mut expected = 0;
     let fail = |message: String, stats: &AppendStats| AppendError {
         message,
         scraped: stats.scraped,
@@ -328,60 +437,69 @@ fn append_body(
             Some(ts) if ctx.honor_timestamps => (true, ts),
             _ => (false, scrape_ts),
         };
-        let SeriesCache {
-            entries,
-            stored,
-            metric_names,
-            metadata,
-            scrape,
-            ..
-        } = cache;
         // This series' labels when the miss below derived them already.
         let mut derived_now = None;
-        let entry = match entries.entry(key) {
-            std::collections::hash_map::Entry::Occupied(occupied) => {
+        let found = scratch.find(&cache.keys, key, &mut expected);
+        let state = match found {
+            Found::Cached(at) => {
                 stats.cache_hits += 1;
-                occupied.into_mut()
+                scratch.matched[at] = true;
+                cache.states[at].with_tracked(false)
             }
-            std::collections::hash_map::Entry::Vacant(vacant) => {
+            Found::Earlier(at) => {
+                stats.cache_hits += 1;
+                scratch.states[at].with_tracked(false)
+            }
+            Found::Missing => {
                 stats.cache_misses += 1;
                 parser
                     .series_labels(&mut parsed_labels)
                     .map_err(|e| fail(e.to_string(), &stats))?;
                 let series = series_for(ctx, &parsed_labels).map_err(|m| fail(m, &stats))?;
-                // The name as exposed: relabeling may rename or drop the series.
-                let name = parsed_labels
-                    .iter()
-                    .find(|(n, _)| n == "__name__")
-                    .map_or("", |(_, v)| v.as_ref());
-                let metric_name = metric_names.count(name, series.is_some());
-                let (series, source) = match series {
-                    None => (None, LabelSource::Derived(None)),
-                    Some((series, labels)) => {
+                let source = match series {
+                    None => LabelSource::Dropped,
+                    Some(labels) => {
                         let encoded = encode_labels(&labels);
                         // Derived labels are trusted only where they equal what the full
                         // path gives for these very bytes.
                         derive_labels(ctx, &parsed_labels, scratch);
-                        let source = if scratch.arena[..] == encoded[..] {
+                        if scratch.arena[..] == encoded[..] {
                             derived_now = Some(scratch.split_labels());
-                            LabelSource::Derived(None)
+                            LabelSource::Derived
                         } else {
                             scratch.arena.clear();
-                            LabelSource::Stored(stored.insert(encoded))
-                        };
-                        (Some(series), source)
+                            match cache.stored.insert(encoded) {
+                                Some(index) => LabelSource::Stored(index),
+                                None => {
+                                    return Err(fail(
+                                        format!(
+                                            "more than {} series whose labels metric relabeling changed",
+                                            super::cache::MAX_STORED
+                                        ),
+                                        &stats,
+                                    ));
+                                }
+                            }
+                        }
                     }
                 };
-                vacant.insert(CacheEntry::new(series, metric_name, source))
+                scratch.new_index.insert(key, scratch.keys.len() as u32);
+                SeriesState::new(source)
             }
         };
-        let Some(series) = entry.series() else {
-            entry.last_seen = *scrape;
-            continue;
-        };
-        let labels = match entry.labels() {
-            LabelSource::Stored(index) => stored.get(index).clone(),
-            LabelSource::Derived(record) => {
+        let position = scratch.keys.len();
+        scratch.keys.push(key);
+        scratch.states.push(state);
+        let labels = match state.labels() {
+            LabelSource::Dropped => {
+                scratch.records.push(Bytes::new());
+                continue;
+            }
+            LabelSource::Stored(index) => {
+                scratch.records.push(Bytes::new());
+                cache.stored.get(index).clone()
+            }
+            LabelSource::Derived => {
                 let labels = match derived_now {
                     Some(labels) => labels,
                     None => {
@@ -392,39 +510,47 @@ fn append_body(
                         scratch.split_labels()
                     }
                 };
-                if record != Some(scratch.records.len() as u32) {
-                    scratch.records_moved = true;
-                }
                 scratch.records.push(labels.clone());
-                scratch.record_keys.push(key);
                 labels
             }
         };
         stats.post_relabel += 1;
-        // New to the cache (entries not seen in a scrape are evicted at its end), counted
-        // only while the sample limit holds.
-        if entry.last_seen == 0 && (ctx.sample_limit == 0 || stats.post_relabel <= ctx.sample_limit)
+        // New to the cache, counted only while the sample limit holds.
+        if matches!(found, Found::Missing)
+            && (ctx.sample_limit == 0 || stats.post_relabel <= ctx.sample_limit)
         {
             stats.added += 1;
         }
-        scratch.undo.push((key, *entry));
-        entry.last_seen = *scrape;
         if timestamp > now_ms + MAX_FUTURE_MS {
             stats.dropped_too_new += 1;
             continue;
         }
-        if timestamp <= entry.last_timestamp || (!explicit_ts && !scratch.seen.insert(series)) {
+        let series = labels_ref(&labels);
+        let last = if cache.explicit_timestamps.is_empty() && !explicit_ts {
+            None
+        } else {
+            cache.explicit_timestamps.get(&key).copied()
+        };
+        if last.is_some_and(|last| timestamp <= last)
+            || (!explicit_ts && !scratch.seen.insert(series))
+        {
             stats.dropped_out_of_order += 1;
             continue;
         }
-        entry.last_timestamp = timestamp;
+        if explicit_ts || last.is_some() {
+            scratch.timestamps_undo.push((key, last));
+            cache.explicit_timestamps.insert(key, timestamp);
+        }
         if !explicit_ts || ctx.track_timestamps_staleness {
-            entry.last_tracked = *scrape;
+            scratch.states[position] = state.with_tracked(true);
+            if let Found::Cached(at) = found {
+                scratch.tracked_now[at] = true;
+            }
         }
         let family_metadata = if with_metadata {
-            parser
-                .series_name()
-                .and_then(|name| SeriesCache::series_metadata(metadata, name, current_family))
+            parser.series_name().and_then(|name| {
+                SeriesCache::series_metadata(&mut cache.metadata, name, current_family)
+            })
         } else {
             None
         };
@@ -481,12 +607,12 @@ fn derive_labels(
     }
 }
 
-/// The series ref and final labels for newly seen exposed labels, `None` when metric
+/// The final labels for newly seen exposed labels, `None` when metric
 /// relabeling drops it; an error fails the whole scrape.
 fn series_for(
     ctx: &TargetContext,
     parsed: &[(Cow<'_, str>, Cow<'_, str>)],
-) -> Result<Option<(SeriesRef, Labels)>, String> {
+) -> Result<Option<Labels>, String> {
     for pair in parsed.windows(2) {
         if pair[0].0 == pair[1].0 {
             return Err(format!("label name {:?} is not unique", pair[0].0));
@@ -512,7 +638,7 @@ fn series_for(
         return Err(format!("invalid metric name or label names: {labels}"));
     }
     check_label_limits(ctx, &labels)?;
-    Ok(Some((series_ref(&labels), labels)))
+    Ok(Some(labels))
 }
 
 /// Adds the target labels to exposed ones (spec §4.5).
@@ -586,12 +712,9 @@ fn check_label_limits(ctx: &TargetContext, labels: &Labels) -> Result<(), String
     Ok(())
 }
 
-/// The ref of a final label set: xxh3 of `name 0xff value 0xff` pairs, so every target and
-/// every replica gives one series the same ref.
+/// The ref of a final label set, as [`labels_ref`] gives it for the labels encoded.
 pub fn series_ref(labels: &Labels) -> SeriesRef {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    Labels::hash_into(labels.iter(), &mut hasher);
-    hasher.digest()
+    labels_ref(&encode_labels(labels))
 }
 
 #[cfg(test)]

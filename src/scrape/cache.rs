@@ -1,16 +1,16 @@
-//! The per-target series cache: raw series bytes → series ref (or "dropped by relabeling"),
-//! so a cache hit costs a hash and a lookup, never label decoding or relabeling.
+//! The per-target series cache: the series of the target's last scrape in body order, each
+//! as the 64-bit hash of its raw bytes (name and labels as exposed) and one state word. A
+//! target exposes the same series in the same order scrape after scrape, so a line is matched
+//! against the series at its position: a hash and a compare, no lookup, no label decoding, no
+//! relabeling. Lines out of place are found through an index built only when needed.
 //!
-//! Memory per active series is one entry: a 128-bit hash key, the ref, the last appended
-//! timestamp, two scrape numbers, the index of its metric name in a per-target table of
-//! series counts and where its labels come from. No label strings: a series whose labels are
-//! its exposed labels merged with the target's (no metric relabeling changed them) has them
-//! derived again from the body on every scrape; only the others keep theirs
-//! ([`StoredLabels`]). For stale markers, the derived labels of the last successful scrape
-//! are kept compressed ([`LabelRecords`]), rebuilt only when the series or their order change.
+//! Memory per active series: 12 bytes (hash and state), no label strings. A series whose
+//! labels are its exposed labels merged with the target's (no metric relabeling changed them)
+//! has them derived again from the body on every scrape; only the others keep theirs
+//! ([`StoredLabels`]). For stale markers, the derived labels of the cached series are kept
+//! compressed ([`LabelRecords`]), rebuilt only when the series or their order change.
 
 use super::parse::MetricType;
-use crate::remote_write::SeriesRef;
 use crate::remote_write::metadata::MetricMetadata;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -32,10 +32,6 @@ impl Hasher for PassThroughHasher {
         }
     }
 
-    fn write_u128(&mut self, value: u128) {
-        self.0 = value as u64 ^ (value >> 64) as u64;
-    }
-
     fn write_u64(&mut self, value: u64) {
         self.0 = value;
     }
@@ -43,85 +39,63 @@ impl Hasher for PassThroughHasher {
 
 pub type PassThrough = BuildHasherDefault<PassThroughHasher>;
 
-/// 128-bit hash of the raw series bytes (name and labels as exposed).
-pub fn raw_key(series: &[u8]) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(series)
+/// 64-bit hash of the raw series bytes (name and labels as exposed). Two series of one target
+/// share a key with odds of about n²/2⁶⁵ (10⁻¹² for 10,000 series).
+pub fn raw_key(series: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(series)
 }
 
-/// One cached raw series. 32 bytes: the ref (or "dropped"), the last appended timestamp, two
-/// scrape numbers (u32: 136 years of 1s scrapes), the index of its metric name in
-/// [`MetricNames`] and where its labels come from. The map slot is 48 bytes with the u128 key.
-#[derive(Clone, Copy, Debug)]
-pub struct CacheEntry {
-    /// The series ref, or [`DROPPED`] when metric relabeling dropped the series.
-    series: SeriesRef,
-    /// Last timestamp appended for this raw series; later ones must be greater.
-    pub last_timestamp: i64,
-    /// Scrape number in which the entry was last seen in the body.
-    pub last_seen: u32,
-    /// Scrape number in which it was last appended as a tracked (staleness) series.
-    pub last_tracked: u32,
-    /// Index of the exposed metric name in [`SeriesCache::metric_names`]; set on insertion,
-    /// read on eviction to uncount the series.
-    metric_name: u32,
-    /// [`STORED`] | index into [`SeriesCache::stored`], or the index of the series' record in
-    /// [`SeriesCache::records`] ([`UNRECORDED`]: none yet).
-    labels: u32,
-}
+/// What becomes of a cached series, and whether the last scrape appended it as tracked
+/// (for staleness), in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeriesState(u32);
 
-/// The `series` of an entry whose series metric relabeling dropped.
-const DROPPED: SeriesRef = SeriesRef::MAX;
-/// Marks a `labels` field that indexes [`StoredLabels`].
-const STORED: u32 = 1 << 31;
-/// A derived series with no record in the stale-marker labels yet.
-const UNRECORDED: u32 = STORED - 1;
+const KIND_MASK: u32 = 0b11;
+const KIND_DERIVED: u32 = 0;
+const KIND_STORED: u32 = 1;
+const KIND_DROPPED: u32 = 2;
+const TRACKED: u32 = 0b100;
+const INDEX_SHIFT: u32 = 3;
 
 /// Where a cached series' labels come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LabelSource {
-    /// Derived from the exposed labels on every scrape; the index of its record in
-    /// [`SeriesCache::records`], if it has one.
-    Derived(Option<u32>),
+    /// Derived from the exposed labels on every scrape.
+    Derived,
     /// Kept in [`SeriesCache::stored`] at this index.
     Stored(u32),
+    /// Metric relabeling drops the series.
+    Dropped,
 }
 
-impl CacheEntry {
-    /// A new entry for `series` (`None`: dropped by relabeling), not yet seen, counted under
-    /// the name index [`MetricNames::count`] returned.
-    pub fn new(series: Option<SeriesRef>, metric_name: u32, labels: LabelSource) -> Self {
-        // A real ref equal to the sentinel (odds 2^-64) is moved next to it.
-        let series = series.map_or(DROPPED, |r| r.min(DROPPED - 1));
-        CacheEntry {
-            series,
-            last_timestamp: i64::MIN,
-            last_seen: 0,
-            last_tracked: 0,
-            metric_name,
-            labels: match labels {
-                LabelSource::Derived(record) => record.unwrap_or(UNRECORDED).min(UNRECORDED),
-                LabelSource::Stored(index) => STORED | index,
-            },
+impl SeriesState {
+    pub fn new(labels: LabelSource) -> Self {
+        SeriesState(match labels {
+            LabelSource::Derived => KIND_DERIVED,
+            LabelSource::Stored(index) => KIND_STORED | (index << INDEX_SHIFT),
+            LabelSource::Dropped => KIND_DROPPED,
+        })
+    }
+
+    pub fn labels(self) -> LabelSource {
+        match self.0 & KIND_MASK {
+            KIND_DERIVED => LabelSource::Derived,
+            KIND_STORED => LabelSource::Stored(self.0 >> INDEX_SHIFT),
+            _ => LabelSource::Dropped,
         }
     }
 
-    pub fn series(&self) -> Option<SeriesRef> {
-        (self.series != DROPPED).then_some(self.series)
+    /// Appended as tracked (for staleness) by the scrape that cached it.
+    pub fn tracked(self) -> bool {
+        self.0 & TRACKED != 0
     }
 
-    pub fn labels(&self) -> LabelSource {
-        if self.labels & STORED != 0 {
-            LabelSource::Stored(self.labels & !STORED)
+    pub fn with_tracked(self, tracked: bool) -> Self {
+        SeriesState(if tracked {
+            self.0 | TRACKED
         } else {
-            LabelSource::Derived((self.labels != UNRECORDED).then_some(self.labels))
-        }
-    }
-
-    /// Sets the record of a derived series; a stored one keeps its labels.
-    pub fn set_record(&mut self, record: u32) {
-        if self.labels & STORED == 0 {
-            self.labels = record.min(UNRECORDED);
-        }
+            self.0 & !TRACKED
+        })
     }
 }
 
@@ -134,8 +108,19 @@ pub struct StoredLabels {
     free: Vec<u32>,
 }
 
+/// Stored labels are indexed by the 29 bits a [`SeriesState`] has for it.
+pub const MAX_STORED: usize = 1 << (32 - INDEX_SHIFT);
+
 impl StoredLabels {
-    pub fn insert(&mut self, labels: Bytes) -> u32 {
+    /// Keeps `labels`; `None` when [`MAX_STORED`] series of the target already keep theirs.
+    pub fn insert(&mut self, labels: Bytes) -> Option<u32> {
+        if self.free.is_empty() && self.slots.len() >= MAX_STORED {
+            return None;
+        }
+        Some(self.insert_unchecked(labels))
+    }
+
+    fn insert_unchecked(&mut self, labels: Bytes) -> u32 {
         match self.free.pop() {
             Some(index) => {
                 self.slots[index as usize] = labels;
@@ -152,9 +137,18 @@ impl StoredLabels {
         &self.slots[index as usize]
     }
 
-    fn remove(&mut self, index: u32) {
-        self.slots[index as usize] = Bytes::new();
-        self.free.push(index);
+    /// Frees every slot `used` says no series refers to any more.
+    fn retain(&mut self, used: &[bool]) {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if !used.get(index).copied().unwrap_or(false) && !slot.is_empty() {
+                *slot = Bytes::new();
+                self.free.push(index as u32);
+            }
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.slots.len()
     }
 
     /// Slots in use.
@@ -167,11 +161,11 @@ impl StoredLabels {
     }
 }
 
-/// The encoded labels of the derived series of a target's last successful scrape, in body
-/// order, each after its varint length, zstd-compressed: what stale markers for series that
-/// go away are written with. Derived labels are mostly the same strings over and over, so
-/// this is a small fraction of their size (about 1/40 for cAdvisor-like series); it is
-/// rebuilt only when a scrape's derived series or their order differ from the records.
+/// The encoded labels of a target's cached series, by position (empty for series that do not
+/// derive their labels), each after its varint length, zstd-compressed: what stale markers
+/// for series that go away are written with. Derived labels are mostly the same strings over
+/// and over, so this is a small fraction of their size (about 1/40 for cAdvisor-like series);
+/// it is rebuilt only when the cached series or their order change.
 #[derive(Default)]
 pub struct LabelRecords {
     compressed: Box<[u8]>,
@@ -293,179 +287,79 @@ pub struct MetricSeriesCount {
     pub kept: u32,
 }
 
-/// Dead names (no series left) are compacted away once they outnumber live ones and this.
-pub const DEAD_METRIC_NAMES_FLOOR: usize = 64;
-
-/// Series of one exposed metric name; `scraped == 0` is a dead name awaiting compaction.
-struct NameCounts {
-    name: Arc<str>,
-    scraped: u32,
-    kept: u32,
-}
-
-/// Per-target table of exposed metric names and their series counts. Cache entries hold an
-/// index into it, so a cache hit costs nothing here: names are looked up on a miss, and
-/// counts drop on eviction.
-#[derive(Default)]
-pub struct MetricNames {
-    /// Index → name and counts. Indexes stay put until compaction, so a name whose series
-    /// all went away keeps its slot (and gets it back if they return).
-    by_index: Vec<NameCounts>,
-    /// Name → index into `by_index` (the name allocation is shared with it).
-    by_name: HashMap<Arc<str>, u32>,
-    /// Entries of `by_index` with no series.
-    dead: usize,
-    /// Set when a count changed since the flag was last cleared.
-    pub changed: bool,
-}
-
-impl MetricNames {
-    /// Counts a newly cached series named `name` as exposed, kept by metric relabeling or
-    /// not; returns the index its cache entry keeps.
-    pub fn count(&mut self, name: &str, kept: bool) -> u32 {
-        self.changed = true;
-        let kept = u32::from(kept);
-        if let Some(&index) = self.by_name.get(name) {
-            let counts = &mut self.by_index[index as usize];
-            if counts.scraped == 0 {
-                self.dead -= 1;
-            }
-            counts.scraped += 1;
-            counts.kept += kept;
-            return index;
-        }
-        let name: Arc<str> = name.into();
-        let index = self.by_index.len() as u32;
-        self.by_index.push(NameCounts {
-            name: name.clone(),
-            scraped: 1,
-            kept,
-        });
-        self.by_name.insert(name, index);
-        index
-    }
-
-    /// Uncounts an evicted series.
-    fn uncount(&mut self, index: u32, kept: bool) {
-        self.changed = true;
-        let counts = &mut self.by_index[index as usize];
-        counts.scraped -= 1;
-        counts.kept -= u32::from(kept);
-        if counts.scraped == 0 {
-            self.dead += 1;
-        }
-    }
-
-    /// Names in the table, dead ones included.
-    pub fn len(&self) -> usize {
-        self.by_index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_index.is_empty()
-    }
-
-    fn needs_compaction(&self) -> bool {
-        let live = self.by_index.len() - self.dead;
-        self.dead > DEAD_METRIC_NAMES_FLOOR && self.dead > live
-    }
-
-    /// Drops dead names; returns old index → new index (`u32::MAX` for a dropped name).
-    fn compact(&mut self) -> Vec<u32> {
-        let mut remap = Vec::with_capacity(self.by_index.len());
-        let mut next = 0;
-        for counts in &self.by_index {
-            if counts.scraped == 0 {
-                remap.push(u32::MAX);
-            } else {
-                remap.push(next);
-                next += 1;
-            }
-        }
-        self.by_index.retain(|counts| counts.scraped > 0);
-        self.by_name.retain(|_, index| {
-            *index = remap[*index as usize];
-            *index != u32::MAX
-        });
-        self.dead = 0;
-        remap
-    }
-
-    /// Names with series, by series scraped (most first), then by name.
-    pub fn snapshot(&self) -> Vec<MetricSeriesCount> {
-        let mut list: Vec<MetricSeriesCount> = self
-            .by_index
-            .iter()
-            .filter(|counts| counts.scraped > 0)
-            .map(|counts| MetricSeriesCount {
-                name: counts.name.as_ref().into(),
-                scraped: counts.scraped,
-                kept: counts.kept,
-            })
-            .collect();
-        list.sort_unstable_by(|a, b| b.scraped.cmp(&a.scraped).then_with(|| a.name.cmp(&b.name)));
-        list
-    }
-}
-
 #[derive(Default)]
 pub struct SeriesCache {
-    /// Insert only through a cache miss that counts the series in `metric_names`, remove
-    /// only through [`SeriesCache::evict`]: the counts are those of these entries.
-    pub entries: HashMap<u128, CacheEntry, PassThrough>,
-    /// Series per exposed metric name among `entries`.
-    pub metric_names: MetricNames,
+    /// Raw-series hashes of the last scrape (up to its failure point), in body order.
+    pub keys: Vec<u64>,
+    /// The state of each series of `keys`.
+    pub states: Vec<SeriesState>,
     /// Labels of the series that do not derive theirs (see [`LabelSource`]).
     pub stored: StoredLabels,
-    /// Labels of the derived series of the last successful scrape, for stale markers.
+    /// Labels of the derived series of `keys`, by position, for stale markers.
     pub records: LabelRecords,
+    /// The last timestamp appended for series exposed with a timestamp (`honor_timestamps`);
+    /// later ones must be greater. Series without one get the scrape's slot, which only grows.
+    pub explicit_timestamps: HashMap<u64, i64, PassThrough>,
+    /// Series per exposed metric name among the cached series, most first.
+    pub series_by_metric: Vec<MetricSeriesCount>,
+    /// Set when `series_by_metric` changed since the flag was last cleared.
+    pub series_by_metric_changed: bool,
     /// Family name → metadata; changed only when a target's HELP/TYPE/UNIT lines change.
     pub metadata: HashMap<Box<[u8]>, FamilyMetadata>,
     /// Set when `metadata` changed since the flag was last cleared.
     pub metadata_changed: bool,
     /// Number of the current scrape (starts at 1).
     pub scrape: u32,
-    /// Number of the last successful scrape, whose tracked series are checked for staleness.
+    /// Number of the last successful scrape.
     pub last_success: u32,
 }
 
 impl SeriesCache {
+    /// Series cached, dropped ones included.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.keys.is_empty()
     }
 
-    /// Drops entries not seen in this scrape, as Prometheus flushes its scrape cache; returns
-    /// refs the sink may forget. Uncounts them, and compacts the name table when dead names
-    /// pile up (a target that exposes new names every scrape).
-    pub fn evict(&mut self, forget: &mut Vec<SeriesRef>) {
-        let scrape = self.scrape;
-        let names = &mut self.metric_names;
-        let stored = &mut self.stored;
-        self.entries.retain(|_, entry| {
-            let keep = entry.last_seen == scrape;
-            if !keep {
-                let series = entry.series();
-                names.uncount(entry.metric_name, series.is_some());
-                if let LabelSource::Stored(index) = entry.labels() {
-                    stored.remove(index);
-                }
-                if let Some(series) = series {
-                    forget.push(series);
-                }
+    /// Bytes each cached series takes in the cache itself (its hash and state).
+    pub const fn series_bytes() -> usize {
+        std::mem::size_of::<u64>() + std::mem::size_of::<SeriesState>()
+    }
+
+    /// Makes a scrape's series (`keys` and `states`, in body order) the cached ones. When the
+    /// series or their order changed, the records are rebuilt from `records` (the labels of
+    /// each, empty for series that do not derive theirs; `buf` is a reusable buffer), stored
+    /// labels no series refers to are freed and timestamps of series gone forgotten.
+    pub fn replace(
+        &mut self,
+        keys: &[u64],
+        states: &[SeriesState],
+        records: &[Bytes],
+        buf: &mut Vec<u8>,
+    ) {
+        debug_assert_eq!(keys.len(), states.len());
+        if keys == self.keys.as_slice() && self.records.count() as usize == keys.len() {
+            self.states.clear();
+            self.states.extend_from_slice(states);
+            return;
+        }
+        debug_assert_eq!(keys.len(), records.len());
+        self.keys = keys.to_vec();
+        self.states = states.to_vec();
+        self.records.rebuild(records, buf);
+        let mut used = vec![false; self.stored.capacity()];
+        for state in states {
+            if let LabelSource::Stored(index) = state.labels() {
+                used[index as usize] = true;
             }
-            keep
-        });
-        if self.metric_names.needs_compaction() {
-            let remap = self.metric_names.compact();
-            // One pass over the entries, like the retain above; it takes more dead names than
-            // the floor (each from a cache miss) before it runs again.
-            for entry in self.entries.values_mut() {
-                entry.metric_name = remap[entry.metric_name as usize];
-            }
+        }
+        self.stored.retain(&used);
+        if !self.explicit_timestamps.is_empty() {
+            let live: std::collections::HashSet<u64, PassThrough> = keys.iter().copied().collect();
+            self.explicit_timestamps.retain(|key, _| live.contains(key));
         }
     }
 
@@ -561,32 +455,6 @@ impl SeriesCache {
         self.metadata
             .retain(|_, m| m.last_seen + METADATA_KEPT_SCRAPES > scrape);
         self.metadata_changed |= self.metadata.len() != before;
-    }
-
-    /// Bytes per entry as the hash map stores it: the (key, value) slot, padding included,
-    /// and its control byte.
-    pub const fn entry_bytes() -> usize {
-        std::mem::size_of::<(u128, CacheEntry)>() + 1
-    }
-
-    /// Panics unless the name table's counts are those of the cached entries.
-    #[cfg(test)]
-    pub fn check_metric_name_counts(&self) {
-        let names = &self.metric_names;
-        let mut expected = vec![(0u32, 0u32); names.by_index.len()];
-        for entry in self.entries.values() {
-            let counts = &mut expected[entry.metric_name as usize];
-            counts.0 += 1;
-            counts.1 += u32::from(entry.series().is_some());
-        }
-        let actual: Vec<(u32, u32)> = names.by_index.iter().map(|c| (c.scraped, c.kept)).collect();
-        assert_eq!(actual, expected, "counts per name index");
-        let dead = names.by_index.iter().filter(|c| c.scraped == 0).count();
-        assert_eq!(names.dead, dead, "dead names");
-        assert_eq!(names.by_name.len(), names.by_index.len());
-        for (name, &index) in &names.by_name {
-            assert_eq!(names.by_index[index as usize].name, *name);
-        }
     }
 }
 

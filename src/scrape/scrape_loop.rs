@@ -68,10 +68,10 @@ pub type SharedSeriesByMetric = Arc<Mutex<Arc<Vec<MetricSeriesCount>>>>;
 
 fn publish_series_by_metric(cache: &mut SeriesCache, shared: &SharedSeriesByMetric) {
     // A scrape of only cache hits changes no count: nothing to build.
-    if !std::mem::take(&mut cache.metric_names.changed) {
+    if !std::mem::take(&mut cache.series_by_metric_changed) {
         return;
     }
-    *shared.lock() = Arc::new(cache.metric_names.snapshot());
+    *shared.lock() = Arc::new(cache.series_by_metric.clone());
 }
 
 /// Everything a loop needs; replaced on reload without losing the cache.

@@ -371,40 +371,43 @@ fn stale_nan_and_special_values_keep_their_bits() {
 }
 
 #[test]
-fn cache_entries_are_small() {
-    // Budget: the performance issue wants well under vmagent's ~150 bytes per series.
-    // The u128 key aligns the (key, entry) slot to 16: 16 + 32 bytes of entry (ref,
-    // timestamp, two scrape numbers, metric name index, label source), plus 1 control byte.
-    assert_eq!(SeriesCache::entry_bytes(), 48 + 1);
-    let derived = LabelSource::Derived(None);
-    assert_eq!(CacheEntry::new(None, 0, derived).series(), None);
-    assert_eq!(CacheEntry::new(Some(7), 0, derived).series(), Some(7));
-    assert_eq!(
-        CacheEntry::new(Some(u64::MAX), 0, derived).series(),
-        Some(u64::MAX - 1)
-    );
-    let mut entry = CacheEntry::new(Some(7), 0, derived);
-    assert_eq!(entry.labels(), derived);
-    entry.set_record(12);
-    assert_eq!(entry.labels(), LabelSource::Derived(Some(12)));
-    let mut stored = CacheEntry::new(Some(7), 0, LabelSource::Stored(5));
-    stored.set_record(12);
-    assert_eq!(
-        stored.labels(),
-        LabelSource::Stored(5),
-        "a stored entry has no record"
-    );
+fn cached_series_are_small() {
+    // Budget: the performance issue wants well under vmagent's ~150 bytes per series: a
+    // 64-bit hash and a state word.
+    assert_eq!(SeriesCache::series_bytes(), 12);
+    for source in [
+        LabelSource::Derived,
+        LabelSource::Dropped,
+        LabelSource::Stored(0),
+        LabelSource::Stored(crate::scrape::cache::MAX_STORED as u32 - 1),
+    ] {
+        let state = SeriesState::new(source);
+        assert_eq!(state.labels(), source);
+        assert!(!state.tracked());
+        let tracked = state.with_tracked(true);
+        assert_eq!((tracked.labels(), tracked.tracked()), (source, true));
+        assert_eq!(tracked.with_tracked(false), state);
+    }
 }
 
-/// `(name, scraped, kept)` of every name with series, as published.
+/// `(name, scraped, kept)` of every name with series, as published; checked against the
+/// cached series.
 fn series_by_metric(cache: &SeriesCache) -> Vec<(String, u32, u32)> {
-    cache.check_metric_name_counts();
-    cache
-        .metric_names
-        .snapshot()
-        .into_iter()
-        .map(|c| (c.name.into(), c.scraped, c.kept))
-        .collect()
+    let list: Vec<(String, u32, u32)> = cache
+        .series_by_metric
+        .iter()
+        .map(|c| (c.name.to_string(), c.scraped, c.kept))
+        .collect();
+    let scraped: u32 = list.iter().map(|c| c.1).sum();
+    let kept: u32 = list.iter().map(|c| c.2).sum();
+    assert_eq!(scraped as usize, cache.len(), "every cached series counted");
+    let not_dropped = cache
+        .states
+        .iter()
+        .filter(|s| s.labels() != LabelSource::Dropped)
+        .count();
+    assert_eq!(kept as usize, not_dropped, "kept are those not dropped");
+    list
 }
 
 fn counts(list: &[(&str, u32, u32)]) -> Vec<(String, u32, u32)> {
@@ -429,11 +432,11 @@ fn series_are_counted_per_exposed_metric_name_before_and_after_relabeling() {
         series_by_metric(&h.cache),
         counts(&[("a", 3, 2), ("b", 2, 2), ("old_c", 1, 1)])
     );
-    assert!(std::mem::take(&mut h.cache.metric_names.changed));
+    assert!(std::mem::take(&mut h.cache.series_by_metric_changed));
 
     // All hits: nothing changed, nothing to publish.
     h.scrape(body, NOW + 1000).0.unwrap();
-    assert!(!h.cache.metric_names.changed);
+    assert!(!h.cache.series_by_metric_changed);
 
     // Series that disappear are uncounted: a dropped one (a{x="2"}) from `scraped` only.
     h.scrape(
@@ -442,7 +445,7 @@ fn series_are_counted_per_exposed_metric_name_before_and_after_relabeling() {
     )
     .0
     .unwrap();
-    assert!(std::mem::take(&mut h.cache.metric_names.changed));
+    assert!(std::mem::take(&mut h.cache.series_by_metric_changed));
     assert_eq!(
         series_by_metric(&h.cache),
         counts(&[("a", 2, 2), ("b", 1, 1), ("old_c", 1, 1)])
@@ -503,42 +506,34 @@ fn failed_scrapes_keep_the_counts_those_of_the_cached_entries() {
 }
 
 #[test]
-fn churned_metric_names_are_compacted_away() {
-    use crate::scrape::cache::DEAD_METRIC_NAMES_FLOOR;
+fn churned_metric_names_leave_no_trace() {
     let mut h = Harness::new(ctx());
-    let mut most_names = 0;
-    for i in 0..1000 {
-        // Three stable names (inserted first, so compaction moves the churned names' indexes
-        // past them), five new ones every scrape.
+    for i in 0..200 {
+        // Three stable names, five new ones every scrape.
         let mut body = String::from("stable_a 1\nstable_a{x=\"1\"} 1\nstable_b 1\nstable_c 1\n");
         for k in 0..5 {
             body.push_str(&format!("churn_{i}_{k} 1\nchurn_{i}_{k}{{x=\"1\"}} 1\n"));
         }
-        h.scrape(&body, NOW + i * 1000).0.unwrap();
-        let live = series_by_metric(&h.cache).len();
-        assert_eq!(live, 8);
-        let names = h.cache.metric_names.len();
-        assert!(
-            names <= live + live.max(DEAD_METRIC_NAMES_FLOOR),
-            "scrape {i}: {names} names for {live} live ones"
-        );
-        most_names = most_names.max(names);
+        let (result, samples) = h.scrape(&body, NOW + i * 1000);
+        result.unwrap();
+        assert_eq!(series_by_metric(&h.cache).len(), 8);
+        if i > 0 {
+            // The last scrape's churned series go stale.
+            assert_eq!(samples.iter().filter(|s| s.2 == STALE_NAN).count(), 10);
+        }
     }
-    assert!(
-        most_names > DEAD_METRIC_NAMES_FLOOR,
-        "compaction was exercised"
-    );
     assert_eq!(
         series_by_metric(&h.cache)[..4],
         counts(&[
-            ("churn_999_0", 2, 2),
-            ("churn_999_1", 2, 2),
-            ("churn_999_2", 2, 2),
-            ("churn_999_3", 2, 2)
+            ("churn_199_0", 2, 2),
+            ("churn_199_1", 2, 2),
+            ("churn_199_2", 2, 2),
+            ("churn_199_3", 2, 2)
         ])
     );
     h.scrape("stable_a 1\n", NOW + 1_000_000).0.unwrap();
     assert_eq!(series_by_metric(&h.cache), counts(&[("stable_a", 1, 1)]));
+    assert_eq!(h.cache.len(), 1);
 }
 
 #[test]
@@ -725,25 +720,29 @@ fn labels_are_derived_unless_relabeling_or_a_clash_changed_them() {
 struct PoolScrape {
     lines: Vec<usize>,
     fail_after: Option<usize>,
+    /// Lines carry their own timestamp (tracked all the same).
+    explicit: bool,
 }
 
 fn pool_scrape() -> impl proptest::strategy::Strategy<Value = PoolScrape> {
     use proptest::prelude::*;
     (
-        proptest::sample::subsequence((0..POOL.len()).collect::<Vec<_>>(), 0..=POOL.len())
-            .prop_shuffle(),
+        // Any lines in any order, some twice (a repeated line is dropped, not fatal).
+        proptest::collection::vec(0..POOL.len(), 0..=POOL.len() + 4),
         proptest::option::weighted(0.2, 0..=POOL.len()),
+        proptest::bool::weighted(0.3),
     )
-        .prop_map(|(lines, fail_after)| PoolScrape {
+        .prop_map(|(lines, fail_after, explicit)| PoolScrape {
             fail_after: fail_after.map(|n| n.min(lines.len())),
             lines,
+            explicit,
         })
 }
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
 
-    /// Whatever the series, their order and the failures, each scrape writes every kept
+    /// Whatever the series, their order, repeats and the failures, each scrape writes every kept
     /// series it saw with the labels a first sight gives it, and one stale marker, with the
     /// same labels, for each series of the last successful scrape it lacks. Derived labels
     /// of vanished series come from the compressed records, which change only when the
@@ -760,7 +759,10 @@ proptest::proptest! {
                 samples.first().map(|s| s.0.clone())
             })
             .collect();
-        let mut h = Harness::new(pool_context());
+        let mut h = Harness::new(TargetContext {
+            track_timestamps_staleness: true,
+            ..pool_context()
+        });
         let mut previous: std::collections::BTreeSet<usize> = Default::default();
         for (step, scrape) in scrapes.iter().enumerate() {
             let ts = NOW + step as i64 * 1000;
@@ -769,7 +771,12 @@ proptest::proptest! {
                 if scrape.fail_after == Some(i) {
                     body.push_str("broken{ 1\n");
                 }
-                body.push_str(&format!("{} {step}\n", POOL[line]));
+                if scrape.explicit {
+                    // Before the scrape's own timestamp, as a target's clock may be.
+                    body.push_str(&format!("{} {step} {}\n", POOL[line], ts - 500));
+                } else {
+                    body.push_str(&format!("{} {step}\n", POOL[line]));
+                }
             }
             if scrape.fail_after == Some(scrape.lines.len()) {
                 body.push_str("broken{ 1\n");
