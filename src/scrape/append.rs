@@ -5,6 +5,7 @@ use super::cache::{
     LabelSource, MetadataLine, MetricSeriesCount, PassThrough, SeriesCache, SeriesState, raw_key,
 };
 use super::parse::{Entry, Format, Parser};
+use super::pool::Pool;
 use crate::labels::{Labels, ValidationScheme};
 use crate::relabel::RelabelConfig;
 use crate::remote_write::encode::{encode_labels, put_label};
@@ -97,19 +98,20 @@ pub struct Scratch {
     records_buf: Vec<u8>,
 }
 
-static SCRATCH_POOL: parking_lot::Mutex<Vec<Scratch>> = parking_lot::Mutex::new(Vec::new());
+/// As many as scrapes run at once, in practice the runtime's worker threads.
+static SCRATCH_POOL: Pool<Scratch> = Pool::new(64);
 
 impl Scratch {
     /// A scratch from the pool (or a new one); give it back with [`Scratch::give_back`].
     pub fn take() -> Scratch {
-        SCRATCH_POOL.lock().pop().unwrap_or_default()
+        SCRATCH_POOL.take()
     }
 
     /// Returns this scratch to the pool, emptied but keeping its capacity.
     pub fn give_back(mut self) {
         self.batch.clear();
         self.records.clear();
-        SCRATCH_POOL.lock().push(self);
+        SCRATCH_POOL.give_back(self);
     }
 
     /// Ready for a scrape of a target with `cached` series.

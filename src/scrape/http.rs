@@ -1,6 +1,7 @@
 //! One scrape request: headers as Prometheus sends them, only 200 accepted, gzip decoded
 //! here so `body_size_limit` bounds the decompressed bytes, the timeout covering the body.
 
+use super::pool::Pool;
 use crate::config::ScrapeProtocol;
 use crate::http_client::HttpClient;
 use flate2::write::GzDecoder;
@@ -70,8 +71,23 @@ impl std::fmt::Display for FetchError {
 }
 
 pub struct Fetched {
+    /// From [`BODY_BUFFERS`]; give it back with [`give_back_body`] when done with it.
     pub body: Vec<u8>,
     pub content_type: String,
+}
+
+/// Response bodies are read into these: as many as requests read bodies at once.
+static BODY_BUFFERS: Pool<Vec<u8>> = Pool::new(32);
+
+/// A buffer this big once is not kept: one huge target must not hold memory for good.
+const LARGEST_KEPT_BODY: usize = 64 << 20;
+
+/// Returns a body's buffer for the next request.
+pub fn give_back_body(mut body: Vec<u8>) {
+    if body.capacity() <= LARGEST_KEPT_BODY {
+        body.clear();
+        BODY_BUFFERS.give_back(body);
+    }
 }
 
 /// What one request needs besides the URL.
@@ -139,7 +155,7 @@ async fn fetch_inner(
         .is_some_and(|v| v.as_bytes() == b"gzip");
     let limit = settings.body_size_limit;
     let mut sink = BoundedBody {
-        bytes: Vec::new(),
+        bytes: BODY_BUFFERS.take(),
         limit,
     };
     let mut gzip = gzipped.then(|| GzDecoder::new(std::mem::take(&mut sink)));

@@ -3,7 +3,7 @@
 
 use super::append::{AppendStats, STALE_NAN, Scratch, TargetContext, append_scrape, series_ref};
 use super::cache::{MetricSeriesCount, SeriesCache};
-use super::http::{FetchError, RequestSettings, fetch};
+use super::http::{FetchError, RequestSettings, fetch, give_back_body};
 use super::parse::{Format, MetricType, format_from_content_type};
 use crate::config::{ScrapeConfig, ScrapeProtocol};
 use crate::http_client::HttpClient;
@@ -488,7 +488,7 @@ async fn scrape_once(
             } else {
                 format_for(&fetched.content_type, job.fallback_scrape_protocol)
             };
-            match format {
+            let appended = match format {
                 Ok(format) => append_scrape(
                     ctx,
                     cache,
@@ -514,7 +514,9 @@ async fn scrape_once(
                     let _ = append_scrape(ctx, cache, sink, scratch, None, slot, now_ms());
                     Err(message)
                 }
-            }
+            };
+            give_back_body(fetched.body);
+            appended
         }
         Err((message, _)) => {
             let _ = append_scrape(ctx, cache, sink, scratch, None, slot, now_ms());
