@@ -484,8 +484,9 @@ async fn send_or_spill(
     let mut backoff = core.params.min_backoff;
     loop {
         let (spool_for_append, body_for_append) = (Arc::clone(spool), body.clone());
+        let metrics = Arc::clone(&core.metrics);
         let appended = blocking(spool, move |_| {
-            spool_for_append.append(&meta, &body_for_append)
+            spool_for_append.append(&meta, &body_for_append, &metrics)
         })
         .await;
         match appended {

@@ -136,8 +136,10 @@ struct SpoolState {
     pending_bytes: u64,
     pending_samples: u64,
     last_ack: Instant,
-    /// The endpoint whose counters the spool reports to (the one whose reader runs).
-    metrics: Arc<RemoteWriteMetrics>,
+    /// The endpoint whose counters the spool reports to and whose `samples_pending` counts
+    /// `pending_samples`: the one whose reader runs, or before any reader has taken over, the
+    /// first one that appended (its reader is the one to come). None before either.
+    metrics: Option<Arc<RemoteWriteMetrics>>,
 }
 
 /// One endpoint's disk queue with what the sender needs around it. Every method does file I/O
@@ -214,7 +216,7 @@ impl Spool {
             pending_bytes: 0,
             pending_samples: 0,
             last_ack: Instant::now(),
-            metrics: Arc::new(RemoteWriteMetrics::default()),
+            metrics: None,
         };
         for entry in state.index.iter().filter(|e| !e.done) {
             state.pending_bytes += u64::from(entry.bytes);
@@ -253,10 +255,7 @@ impl Spool {
     /// samples), and reading restarts at the first record not done.
     pub fn take_over(&self, metrics: Arc<RemoteWriteMetrics>) -> Result<(), DiskQueueError> {
         let mut state = self.state.lock();
-        metrics
-            .samples_pending
-            .fetch_add(state.pending_samples as i64, Ordering::Relaxed);
-        state.metrics = metrics;
+        state.count_in(&metrics);
         state.disk.rewind()?;
         // Records read by the reader before and deleted by the size bound since: gone.
         let oldest = state.disk.oldest_id();
@@ -268,10 +267,20 @@ impl Spool {
         Ok(())
     }
 
-    /// Appends a request of `meta.samples` samples.
-    pub fn append(&self, meta: &RecordMeta, body: &[u8]) -> Result<u64, DiskQueueError> {
+    /// Appends a request of `meta.samples` samples, counted in `from.samples_pending` (the
+    /// appending endpoint's); once appended they are counted by the spool's endpoint.
+    pub fn append(
+        &self,
+        meta: &RecordMeta,
+        body: &[u8],
+        from: &Arc<RemoteWriteMetrics>,
+    ) -> Result<u64, DiskQueueError> {
         let payload = meta.payload(body);
         let mut state = self.state.lock();
+        if state.metrics.is_none() {
+            // The reader starts concurrently with the shards and may not have taken over yet.
+            state.count_in(from);
+        }
         let oldest_before = state.disk.oldest_id();
         let read_next = state.disk.next_id() - state.disk.stats().unread_records;
         let result = state.disk.append(&payload);
@@ -296,7 +305,14 @@ impl Spool {
             state.pending_bytes += payload.len() as u64;
             state.pending_samples += u64::from(meta.samples);
             self.pending_records.fetch_add(1, Ordering::AcqRel);
-            RemoteWriteMetrics::add(&state.metrics.samples_spilled, u64::from(meta.samples));
+            let n = u64::from(meta.samples);
+            if let Some(to) = &state.metrics
+                && !Arc::ptr_eq(to, from)
+            {
+                from.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+                to.samples_pending.fetch_add(n as i64, Ordering::Relaxed);
+            }
+            RemoteWriteMetrics::add(&from.samples_spilled, n);
         }
         state.update_gauges();
         drop(state);
@@ -324,11 +340,12 @@ impl Spool {
             state.pending_samples -= samples;
             state.pending_bytes -= bytes;
             self.pending_records.fetch_sub(records, Ordering::AcqRel);
-            state.metrics.add_dropped(DropReason::StorageFull, samples);
-            state
-                .metrics
-                .samples_pending
-                .fetch_sub(samples as i64, Ordering::Relaxed);
+            if let Some(metrics) = &state.metrics {
+                metrics.add_dropped(DropReason::StorageFull, samples);
+                metrics
+                    .samples_pending
+                    .fetch_sub(samples as i64, Ordering::Relaxed);
+            }
             state.pop_done();
         }
         records
@@ -427,6 +444,24 @@ impl Spool {
 }
 
 impl SpoolState {
+    /// Makes `metrics` count the pending samples, moved from the endpoint that counted them
+    /// (none for a queue left by an earlier run).
+    fn count_in(&mut self, metrics: &Arc<RemoteWriteMetrics>) {
+        if self
+            .metrics
+            .as_ref()
+            .is_some_and(|m| Arc::ptr_eq(m, metrics))
+        {
+            return;
+        }
+        let n = self.pending_samples as i64;
+        if let Some(before) = &self.metrics {
+            before.samples_pending.fetch_sub(n, Ordering::Relaxed);
+        }
+        metrics.samples_pending.fetch_add(n, Ordering::Relaxed);
+        self.metrics = Some(Arc::clone(metrics));
+    }
+
     fn position(&self, id: u64) -> Option<usize> {
         self.index.binary_search_by_key(&id, |e| e.id).ok()
     }
@@ -438,7 +473,9 @@ impl SpoolState {
     }
 
     fn update_gauges(&self) {
-        let m = &self.metrics;
+        let Some(m) = &self.metrics else {
+            return;
+        };
         let stats = self.disk.stats();
         m.disk_bytes.store(stats.bytes, Ordering::Relaxed);
         m.disk_pending_bytes
@@ -650,6 +687,69 @@ async fn send_record(core: &Core, record: Record, mut cancel: watch::Receiver<bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn meta(samples: u32) -> RecordMeta {
+        RecordMeta {
+            message: ProtobufMessage::V1,
+            generation: 1,
+            shard: 0,
+            samples,
+            min_timestamp_ms: 1,
+            max_timestamp_ms: 2,
+            attempts: 1,
+        }
+    }
+
+    /// A shard spills a batch before the reader has taken the queue over (the reader task
+    /// starts concurrently): those samples are already pending for the endpoint.
+    #[test]
+    fn samples_spilled_before_the_reader_takes_over_are_counted_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (spool, _) = Spool::open(dir.path(), DiskQueueOptions::default()).expect("open");
+        let metrics = Arc::new(RemoteWriteMetrics::default());
+        // Queued (`QueueManager::enqueue`), then the direct attempt failed: spilled.
+        metrics.samples_pending.fetch_add(3, Ordering::Relaxed);
+        let id = spool.append(&meta(3), b"body", &metrics).expect("append");
+        spool.take_over(Arc::clone(&metrics)).expect("take over");
+        assert_eq!(metrics.pending(), 3);
+        assert_eq!(RemoteWriteMetrics::get(&metrics.samples_spilled), 3);
+        // The reader sends it: `finish`, then `complete`.
+        assert_eq!(spool.read(10, 1 << 20).expect("read").len(), 1);
+        metrics.samples_pending.fetch_sub(3, Ordering::Relaxed);
+        spool.complete(id);
+        assert_eq!(metrics.pending(), 0);
+        assert_eq!(RemoteWriteMetrics::get(&metrics.disk_pending_bytes), 0);
+    }
+
+    /// A queue left by an earlier run counts once in the endpoint that appends first, and a
+    /// reader of another endpoint taking over moves the count.
+    #[test]
+    fn pending_samples_move_to_the_endpoint_whose_reader_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (spool, _) = Spool::open(dir.path(), DiskQueueOptions::default()).expect("open");
+            let earlier = Arc::new(RemoteWriteMetrics::default());
+            earlier.samples_pending.fetch_add(5, Ordering::Relaxed);
+            spool.append(&meta(5), b"left", &earlier).expect("append");
+            spool.sync(true).expect("sync");
+        }
+        let (spool, _) = Spool::open(dir.path(), DiskQueueOptions::default()).expect("reopen");
+        assert_eq!(spool.pending_samples(), 5);
+        let first = Arc::new(RemoteWriteMetrics::default());
+        first.samples_pending.fetch_add(2, Ordering::Relaxed);
+        spool.append(&meta(2), b"new", &first).expect("append");
+        assert_eq!(first.pending(), 7);
+        spool.take_over(Arc::clone(&first)).expect("take over");
+        assert_eq!(first.pending(), 7);
+        // Another endpoint appends while `first`'s reader runs, then its reader takes over.
+        let next = Arc::new(RemoteWriteMetrics::default());
+        next.samples_pending.fetch_add(4, Ordering::Relaxed);
+        spool.append(&meta(4), b"next", &next).expect("append");
+        assert_eq!((first.pending(), next.pending()), (11, 0));
+        assert_eq!(RemoteWriteMetrics::get(&next.samples_spilled), 4);
+        spool.take_over(Arc::clone(&next)).expect("take over");
+        assert_eq!((first.pending(), next.pending()), (0, 11));
+    }
 
     #[test]
     fn record_header_round_trips_and_rejects_foreign_payloads() {
