@@ -178,8 +178,11 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
                                         scraper, write_url))
     web_port = free_port()
     log = open(run_dir / "log", "w")
-    proc = subprocess.Popen(command(scraper, promshard, config, run_dir, web_port, write_url),
-                            stdout=log, stderr=subprocess.STDOUT)
+    argv = command(scraper, promshard, config, run_dir, web_port, write_url)
+    if args.wrap and scraper == "promshard":
+        # A profiler in front (e.g. `heaptrack -o DIR/ht`): its own figures, not ours.
+        argv = args.wrap.split() + argv
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
         time.sleep(args.warmup)
         if proc.poll() is not None:
@@ -226,6 +229,9 @@ def main():
     parser.add_argument("--work", default=str(REPO / "target" / "e2e"))
     parser.add_argument("--out", default="")
     parser.add_argument("--promshard", default="")
+    parser.add_argument("--wrap", default="",
+                        help="command to run promshard under, e.g. 'heaptrack -o /tmp/ht' "
+                             "(CPU and memory figures then include it)")
     args = parser.parse_args()
 
     target_dir = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))

@@ -98,8 +98,9 @@ pub struct Scratch {
     records_buf: Vec<u8>,
 }
 
-/// As many as scrapes run at once, in practice the runtime's worker threads.
-static SCRATCH_POOL: Pool<Scratch> = Pool::new(64);
+/// Scratches are used between a scrape's body and its commit, which do not wait: as many
+/// are in use as the runtime has worker threads.
+static SCRATCH_POOL: Pool<Scratch> = Pool::new(8);
 
 impl Scratch {
     /// A scratch from the pool (or a new one); give it back with [`Scratch::give_back`].
@@ -145,9 +146,17 @@ impl Scratch {
         self.arena.split().freeze()
     }
 
+    /// Room in the arena for a label set of up to `len` bytes. A full chunk is left to the
+    /// samples that point into it and a new one started: `BytesMut::reserve` would instead
+    /// grow the chunk by doubling whenever no sample still points into it, so chunks would
+    /// grow without bound.
     fn reserve_labels(&mut self, len: usize) {
-        if self.arena.capacity() - self.arena.len() < len {
-            self.arena.reserve(len.max(ARENA_CHUNK));
+        debug_assert!(
+            self.arena.is_empty(),
+            "every label set is split off when written"
+        );
+        if self.arena.capacity() < len {
+            self.arena = BytesMut::with_capacity(len.max(ARENA_CHUNK));
         }
     }
 
@@ -580,9 +589,16 @@ fn derive_labels(
     exposed: &[(Cow<'_, str>, Cow<'_, str>)],
     scratch: &mut Scratch,
 ) {
-    // Room for the whole label set, so it is rarely copied to a new chunk half written.
-    let len: usize = exposed.iter().map(|(n, v)| n.len() + v.len() + 6).sum();
-    scratch.reserve_labels(len + 256);
+    // Room for the whole label set (a label takes its bytes and at most 16 more: tags and
+    // varint lengths), so it is never moved to a new chunk half written.
+    let label = |name: &str, value: &str| name.len() + value.len() + 16;
+    let len: usize = exposed.iter().map(|(n, v)| label(n, v)).sum::<usize>()
+        + ctx
+            .target_labels
+            .iter()
+            .map(|(n, v)| label(n, v))
+            .sum::<usize>();
+    scratch.reserve_labels(len);
     let arena = &mut scratch.arena;
     let mut target = ctx.target_labels.iter().peekable();
     for (name, value) in exposed {
