@@ -11,6 +11,7 @@ pub mod generator;
 pub mod http_client;
 pub mod labels;
 pub mod logging;
+pub mod pool;
 pub mod relabel;
 pub mod remote_write;
 pub mod scrape;

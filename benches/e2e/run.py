@@ -182,7 +182,8 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
     if args.wrap and scraper == "promshard":
         # A profiler in front (e.g. `heaptrack -o DIR/ht`): its own figures, not ours.
         argv = args.wrap.split() + argv
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    # Its own process group, so a wrapper's children are stopped with it.
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         time.sleep(args.warmup)
         if proc.poll() is not None:
@@ -195,11 +196,11 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
         cpu1, t1 = cpu_seconds(proc.pid), time.time()
         peak = peak_rss_bytes(proc.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
     samples = targets * series * (t1 - t0) / interval

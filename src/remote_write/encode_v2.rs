@@ -25,10 +25,7 @@
 //! proto3 default are left out, so the output is byte-identical to prost's.
 
 use super::Sample;
-use super::encode::{
-    RequestEncoder, TAG_1_LEN, TAG_2_LEN, length_delimited, put_sample, put_varint, varint_len,
-};
-use crate::config::remote_write::ProtobufMessage;
+use super::encode::{TAG_1_LEN, TAG_2_LEN, length_delimited, put_sample, put_varint, varint_len};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -342,29 +339,6 @@ fn put_timeseries(buf: &mut Vec<u8>, labels_refs: &[u32], entry: &Sample, metada
     put_sample(buf, entry);
     if metadata_len > 0 {
         metadata.put(buf, metadata_len);
-    }
-}
-
-/// The encoder of one send task, for the endpoint's `protobuf_message`.
-pub enum BatchEncoder {
-    V1(Box<RequestEncoder>),
-    V2(Box<RequestEncoderV2>),
-}
-
-impl BatchEncoder {
-    pub fn new(message: ProtobufMessage) -> Self {
-        match message {
-            ProtobufMessage::V1 => BatchEncoder::V1(Box::default()),
-            ProtobufMessage::V2 => BatchEncoder::V2(Box::default()),
-        }
-    }
-
-    /// The snappy-compressed request for `entries`.
-    pub fn encode_compressed(&mut self, entries: &[Sample]) -> Result<&[u8], snap::Error> {
-        match self {
-            BatchEncoder::V1(e) => e.encode_compressed(entries),
-            BatchEncoder::V2(e) => e.encode_compressed(entries),
-        }
     }
 }
 

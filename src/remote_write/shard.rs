@@ -21,11 +21,13 @@
 
 use super::Sample;
 use super::disk::DiskQueueError;
-use super::encode_v2::BatchEncoder;
+use super::encode::RequestEncoder;
+use super::encode_v2::RequestEncoderV2;
 use super::metrics::{DropReason, EwmaRate, RemoteWriteMetrics};
 use super::send::{Outcome, Sender, Written};
 use super::spool::{RecordMeta, Spool, blocking};
 use crate::config::remote_write::ProtobufMessage;
+use crate::pool::Pool;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -288,7 +290,6 @@ async fn run_shard(core: &Arc<Core>, set: &ShardSet, index: usize) {
     }
     let deadline_after = core.params.batch_send_deadline;
     let mut deadline = Instant::now() + deadline_after;
-    let mut encoder = BatchEncoder::new(core.sender.message());
     loop {
         if *cancel.borrow() {
             let n = set.drain(index);
@@ -318,7 +319,7 @@ async fn run_shard(core: &Arc<Core>, set: &ShardSet, index: usize) {
         match next {
             Next::Batch(mut batch) => {
                 let lane = (set.generation, index as u32);
-                let sent = send_batch(core, &mut encoder, &mut batch, &mut cancel, lane).await;
+                let sent = send_batch(core, &mut batch, &mut cancel, lane).await;
                 if !sent {
                     // Cancelled in flight: the batch was counted as dropped.
                     continue;
@@ -376,7 +377,6 @@ fn drop_too_old(core: &Core, batch: &mut Vec<Sample>) -> bool {
 /// retried in memory until answered for good. False when a hard shutdown abandoned it.
 async fn send_batch(
     core: &Core,
-    encoder: &mut BatchEncoder,
     batch: &mut Vec<Sample>,
     cancel: &mut watch::Receiver<bool>,
     lane: (u64, u32),
@@ -386,7 +386,7 @@ async fn send_batch(
     if batch.is_empty() {
         return true;
     }
-    let mut body = match encode(encoder, batch) {
+    let mut body = match encode(core.sender.message(), batch) {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(remote_name = %core.name, url = %core.url, %error, "cannot encode remote write request");
@@ -416,7 +416,7 @@ async fn send_batch(
             if batch.is_empty() {
                 return false;
             }
-            match encode(encoder, batch) {
+            match encode(core.sender.message(), batch) {
                 Ok(b) => *body = b,
                 Err(error) => {
                     tracing::error!(remote_name = %core.name, url = %core.url, %error, "cannot encode remote write request");
@@ -626,8 +626,29 @@ fn check_written(core: &Core, n: u64, written: Written) -> Option<u64> {
     Some(written.samples.min(n))
 }
 
-fn encode(encoder: &mut BatchEncoder, batch: &[Sample]) -> Result<Bytes, snap::Error> {
-    encoder.encode_compressed(batch).map(Bytes::copy_from_slice)
+/// Encoders hold buffers the size of the largest request they wrote. A request is encoded
+/// without waiting, so as many are in use as the runtime has worker threads: pooled, not one
+/// per shard (up to `max_shards` of them).
+static ENCODERS_V1: Pool<RequestEncoder> = Pool::new(8);
+static ENCODERS_V2: Pool<RequestEncoderV2> = Pool::new(8);
+
+fn encode(message: ProtobufMessage, batch: &[Sample]) -> Result<Bytes, snap::Error> {
+    match message {
+        ProtobufMessage::V1 => {
+            let mut encoder = ENCODERS_V1.take();
+            let body = encoder
+                .encode_compressed(batch.iter())
+                .map(Bytes::copy_from_slice);
+            ENCODERS_V1.give_back(encoder);
+            body
+        }
+        ProtobufMessage::V2 => {
+            let mut encoder = ENCODERS_V2.take();
+            let body = encoder.encode_compressed(batch).map(Bytes::copy_from_slice);
+            ENCODERS_V2.give_back(encoder);
+            body
+        }
+    }
 }
 
 /// Bookkeeping once `n` samples are done with, whatever the outcome; `highest` is their newest

@@ -5,8 +5,8 @@ use super::cache::{
     LabelSource, MetadataLine, MetricSeriesCount, PassThrough, SeriesCache, SeriesState, raw_key,
 };
 use super::parse::{Entry, Format, Parser};
-use super::pool::Pool;
 use crate::labels::{Labels, ValidationScheme};
+use crate::pool::Pool;
 use crate::relabel::RelabelConfig;
 use crate::remote_write::encode::{encode_labels, put_label};
 use crate::remote_write::encode_v2::LabelPairs;

@@ -1,9 +1,9 @@
 //! One scrape request: headers as Prometheus sends them, only 200 accepted, gzip decoded
 //! here so `body_size_limit` bounds the decompressed bytes, the timeout covering the body.
 
-use super::pool::Pool;
 use crate::config::ScrapeProtocol;
 use crate::http_client::HttpClient;
+use crate::pool::Pool;
 use flate2::write::GzDecoder;
 use std::io::Write;
 use std::time::Duration;

@@ -6,7 +6,6 @@ pub mod cache;
 pub mod http;
 pub mod manager;
 pub mod parse;
-pub mod pool;
 pub mod scrape_loop;
 
 pub use cache::MetricSeriesCount;

@@ -1,7 +1,8 @@
-//! Buffers shared by all scrape loops: a loop takes one for a scrape and gives it back
-//! after, so their number follows the scrapes in flight, not the targets, and a buffer
-//! keeps its capacity from one scrape to the next instead of being grown and freed again
-//! (which leaves freed memory with the allocator).
+//! Buffers shared by all tasks of one kind (scrape loops, remote-write shards): a task takes
+//! one for a piece of work and gives it back after, so their number follows the work in
+//! flight, not the targets or shards, and a buffer keeps its capacity from one use to the
+//! next instead of being grown and freed again (which leaves freed memory with the
+//! allocator).
 
 use parking_lot::Mutex;
 
