@@ -249,16 +249,16 @@ pub fn append_scrape(
         }
     }
     write_stale_markers(cache, scratch, scrape_ts, with_metadata);
-    if scratch.keys != cache.keys {
-        cache.series_by_metric = count_series_by_metric(body, &scratch.states);
-        cache.series_by_metric_changed = true;
-    }
-    cache.replace(
+    // The series changed: so may their counts per name (kept or dropped is a series' own).
+    if cache.replace(
         &scratch.keys,
         &scratch.states,
         &scratch.records,
         &mut scratch.records_buf,
-    );
+    ) {
+        cache.series_by_metric = count_series_by_metric(body, &scratch.states);
+        cache.series_by_metric_changed = true;
+    }
     scratch.records.clear();
     cache.last_success = cache.scrape;
     cache.evict_metadata();

@@ -332,19 +332,20 @@ impl SeriesCache {
     /// Makes a scrape's series (`keys` and `states`, in body order) the cached ones. When the
     /// series or their order changed, the records are rebuilt from `records` (the labels of
     /// each, empty for series that do not derive theirs; `buf` is a reusable buffer), stored
-    /// labels no series refers to are freed and timestamps of series gone forgotten.
+    /// labels no series refers to are freed and timestamps of series gone forgotten. True
+    /// when the series or their order changed.
     pub fn replace(
         &mut self,
         keys: &[u64],
         states: &[SeriesState],
         records: &[Bytes],
         buf: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         debug_assert_eq!(keys.len(), states.len());
         if keys == self.keys.as_slice() && self.records.count() as usize == keys.len() {
             self.states.clear();
             self.states.extend_from_slice(states);
-            return;
+            return false;
         }
         debug_assert_eq!(keys.len(), records.len());
         self.keys = keys.to_vec();
@@ -361,6 +362,7 @@ impl SeriesCache {
             let live: std::collections::HashSet<u64, PassThrough> = keys.iter().copied().collect();
             self.explicit_timestamps.retain(|key, _| live.contains(key));
         }
+        true
     }
 
     /// Records a HELP, TYPE or UNIT line; allocates only for a new family or a change.
