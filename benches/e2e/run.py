@@ -152,8 +152,9 @@ def with_remote_write(config_text, scraper, write_url):
 
 
 def cpu_seconds(pid):
+    """User and system CPU seconds of the process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def rss_bytes(pid):
@@ -188,12 +189,12 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
         time.sleep(args.warmup)
         if proc.poll() is not None:
             raise SystemExit(f"{scraper} exited: see {run_dir / 'log'}")
-        cpu0, t0 = cpu_seconds(proc.pid), time.time()
+        (user0, sys0), t0 = cpu_seconds(proc.pid), time.time()
         rss = []
         while time.time() - t0 < args.window:
             time.sleep(1)
             rss.append(rss_bytes(proc.pid))
-        cpu1, t1 = cpu_seconds(proc.pid), time.time()
+        (user1, sys1), t1 = cpu_seconds(proc.pid), time.time()
         peak = peak_rss_bytes(proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -204,6 +205,7 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
             proc.wait()
         log.close()
     samples = targets * series * (t1 - t0) / interval
+    cpu0, cpu1 = user0 + sys0, user1 + sys1
     return {
         "scraper": scraper,
         "shape": shape,
@@ -213,6 +215,7 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
         "window_s": round(t1 - t0, 1),
         "cpu_s": round(cpu1 - cpu0, 2),
         "cpu_us_per_sample": round((cpu1 - cpu0) * 1e6 / samples, 3),
+        "system_us_per_sample": round((sys1 - sys0) * 1e6 / samples, 3),
         "steady_rss_mib": round(statistics.median(rss) / 2**20, 1),
         "peak_rss_mib": round(peak / 2**20, 1),
     }

@@ -78,6 +78,20 @@ pub fn put_label(buf: &mut impl BufMut, name: &[u8], value: &[u8]) {
     if value.is_empty() {
         return;
     }
+    // Most labels are short: every length fits in one varint byte, so the header bytes are
+    // written at once.
+    if !name.is_empty() && name.len() + value.len() + 4 < 128 {
+        buf.put_slice(&[
+            TAG_1_LEN,
+            (name.len() + value.len() + 4) as u8,
+            TAG_1_LEN,
+            name.len() as u8,
+        ]);
+        buf.put_slice(name);
+        buf.put_slice(&[TAG_2_LEN, value.len() as u8]);
+        buf.put_slice(value);
+        return;
+    }
     let body = string_field_len(name) + string_field_len(value);
     buf.put_u8(TAG_1_LEN);
     put_varint(buf, body as u64);

@@ -105,6 +105,9 @@ fn request_is_byte_identical_to_prost() {
     let b = labels(&[("__name__", "x"), ("ünïcode", "välue ✓"), ("z", "1")]);
     let long = "v".repeat(300);
     let c = labels(&[("__name__", "long"), ("l", &long)]);
+    // Label messages of 127 and 128 bytes: the last with one-byte lengths, the first without.
+    let (edge_127, edge_128) = ("v".repeat(122), "v".repeat(123));
+    let d = labels(&[("__name__", "edge"), ("l", &edge_127), ("m", &edge_128)]);
     let empty = Labels::new();
     let values = [
         1.0f64.to_bits(),
@@ -121,7 +124,7 @@ fn request_is_byte_identical_to_prost() {
     let timestamps = [0i64, 1, -1, 1_700_000_000_123, i64::MAX, i64::MIN];
     let mut entries = Vec::new();
     let mut expected = WriteRequest::default();
-    for (i, l) in [&a, &b, &c, &empty].into_iter().enumerate() {
+    for (i, l) in [&a, &b, &c, &d, &empty].into_iter().enumerate() {
         for &v in &values {
             for &t in &timestamps {
                 entries.push(entry(i as u64, l, t, v));

@@ -72,6 +72,9 @@ pub struct Scratch {
     /// Refs appended this scrape at the scrape's timestamp: another sample of one is a
     /// duplicate.
     seen: HashSet<SeriesRef, PassThrough>,
+    /// `seen` lacks the refs of `batch`: the lines so far were the cached ones in order,
+    /// known distinct, so nothing needed them yet.
+    seen_unfilled: bool,
     forget: Vec<SeriesRef>,
     /// Labels written this scrape (derived, and stale markers' from the records), split off
     /// per sample.
@@ -119,6 +122,7 @@ impl Scratch {
     fn start(&mut self, cached: usize) {
         self.batch.clear();
         self.seen.clear();
+        self.seen_unfilled = false;
         self.forget.clear();
         self.keys.clear();
         self.states.clear();
@@ -138,6 +142,14 @@ impl Scratch {
     pub fn forget_evicted(&mut self, sink: &dyn SampleSink) {
         for series in self.forget.drain(..) {
             sink.forget(series);
+        }
+    }
+
+    /// Puts the refs appended so far into `seen`, if they are not there yet.
+    fn fill_seen(&mut self) {
+        if std::mem::take(&mut self.seen_unfilled) {
+            self.seen
+                .extend(self.batch.iter().map(|sample| sample.series));
         }
     }
 
@@ -243,12 +255,23 @@ pub fn append_scrape(
         }
         scratch.batch.clear();
         scratch.seen.clear();
+        scratch.seen_unfilled = false;
         scratch.tracked_now.fill(false);
         for state in &mut scratch.states {
             *state = state.with_tracked(false);
         }
     }
-    write_stale_markers(cache, scratch, scrape_ts, with_metadata);
+    cache.refs_distinct = result
+        .as_ref()
+        .is_ok_and(|stats| stats.dropped_out_of_order == 0 && stats.dropped_too_new == 0)
+        && cache.explicit_timestamps.is_empty();
+    write_stale_markers(
+        cache,
+        scratch,
+        scrape_ts,
+        with_metadata,
+        ctx.track_timestamps_staleness,
+    );
     // The series changed: so may their counts per name (kept or dropped is a series' own).
     if cache.replace(
         &scratch.keys,
@@ -319,6 +342,7 @@ fn write_stale_markers(
     scratch: &mut Scratch,
     scrape_ts: i64,
     with_metadata: bool,
+    explicit_tracked: bool,
 ) {
     let SeriesCache {
         keys,
@@ -330,6 +354,7 @@ fn write_stale_markers(
         ..
     } = cache;
     let mut opened = None;
+    let mut seen_holds_tracked = false;
     for (at, (&key, &state)) in keys.iter().zip(states.iter()).enumerate() {
         // Matched at its position, and tracked again if it was: neither stale nor gone.
         if scratch.matched[at] && (scratch.tracked_now[at] || !state.tracked()) {
@@ -349,7 +374,7 @@ fn write_stale_markers(
         let labels = match state.labels() {
             LabelSource::Dropped => continue,
             LabelSource::Stored(index) => stored.get(index).clone(),
-            LabelSource::Derived => {
+            LabelSource::Derived | LabelSource::Plain => {
                 let open = opened.get_or_insert_with(|| records.open());
                 let Some(encoded) = open.get(at as u32) else {
                     debug_assert!(false, "a cached derived series without a record");
@@ -368,7 +393,20 @@ fn write_stale_markers(
         let newer = explicit_timestamps
             .get(&key)
             .is_some_and(|&last| last >= scrape_ts);
-        if !stale || newer || !scratch.seen.insert(series) {
+        if !stale || newer {
+            continue;
+        }
+        if !seen_holds_tracked {
+            // A series appended tracked now, by another line, is not stale.
+            scratch.fill_seen();
+            if explicit_tracked {
+                scratch
+                    .seen
+                    .extend(scratch.batch.iter().map(|sample| sample.series));
+            }
+            seen_holds_tracked = true;
+        }
+        if !scratch.seen.insert(series) {
             continue;
         }
         let family_metadata = if with_metadata {
@@ -406,6 +444,10 @@ fn append_body(
     let mut current_family = None;
     // Where the next line was cached if the body keeps the cached order.
     let mut expected = 0;
+    // While the lines are the last scrape's in its order, and its refs were distinct, these
+    // are too: duplicates are not looked for until a line is not.
+    let mut in_cached_order = cache.refs_distinct && cache.explicit_timestamps.is_empty();
+    scratch.seen_unfilled = in_cached_order;
     let fail = |message: String, stats: &AppendStats| AppendError {
         message,
         scraped: stats.scraped,
@@ -473,10 +515,19 @@ fn append_body(
                         let encoded = encode_labels(&labels);
                         // Derived labels are trusted only where they equal what the full
                         // path gives for these very bytes.
-                        derive_labels(ctx, &parsed_labels, scratch);
-                        if scratch.arena[..] == encoded[..] {
+                        let plain = derive_plain_labels(ctx, raw, scratch)
+                            && scratch.arena[..] == encoded[..];
+                        if !plain {
+                            scratch.arena.clear();
+                            derive_labels(ctx, &parsed_labels, scratch);
+                        }
+                        if plain || scratch.arena[..] == encoded[..] {
                             derived_now = Some(scratch.split_labels());
-                            LabelSource::Derived
+                            if plain {
+                                LabelSource::Plain
+                            } else {
+                                LabelSource::Derived
+                            }
                         } else {
                             scratch.arena.clear();
                             match cache.stored.insert(encoded) {
@@ -499,6 +550,11 @@ fn append_body(
             }
         };
         let position = scratch.keys.len();
+        if in_cached_order && (explicit_ts || !matches!(found, Found::Cached(at) if at == position))
+        {
+            in_cached_order = false;
+            scratch.fill_seen();
+        }
         scratch.keys.push(key);
         scratch.states.push(state);
         let labels = match state.labels() {
@@ -510,14 +566,18 @@ fn append_body(
                 scratch.records.push(Bytes::new());
                 cache.stored.get(index).clone()
             }
-            LabelSource::Derived => {
+            source @ (LabelSource::Derived | LabelSource::Plain) => {
                 let labels = match derived_now {
                     Some(labels) => labels,
                     None => {
-                        parser
-                            .series_labels(&mut parsed_labels)
-                            .map_err(|e| fail(e.to_string(), &stats))?;
-                        derive_labels(ctx, &parsed_labels, scratch);
+                        // Plain bytes fail to derive only on a hash collision of two lines.
+                        if source == LabelSource::Derived || !derive_plain_labels(ctx, raw, scratch)
+                        {
+                            parser
+                                .series_labels(&mut parsed_labels)
+                                .map_err(|e| fail(e.to_string(), &stats))?;
+                            derive_labels(ctx, &parsed_labels, scratch);
+                        }
                         scratch.split_labels()
                     }
                 };
@@ -543,7 +603,7 @@ fn append_body(
             cache.explicit_timestamps.get(&key).copied()
         };
         if last.is_some_and(|last| timestamp <= last)
-            || (!explicit_ts && !scratch.seen.insert(series))
+            || (!explicit_ts && !in_cached_order && !scratch.seen.insert(series))
         {
             stats.dropped_out_of_order += 1;
             continue;
@@ -589,39 +649,139 @@ fn derive_labels(
     exposed: &[(Cow<'_, str>, Cow<'_, str>)],
     scratch: &mut Scratch,
 ) {
-    // Room for the whole label set (a label takes its bytes and at most 16 more: tags and
-    // varint lengths), so it is never moved to a new chunk half written.
-    let label = |name: &str, value: &str| name.len() + value.len() + 16;
-    let len: usize = exposed.iter().map(|(n, v)| label(n, v)).sum::<usize>()
-        + ctx
-            .target_labels
-            .iter()
-            .map(|(n, v)| label(n, v))
-            .sum::<usize>();
-    scratch.reserve_labels(len);
-    let arena = &mut scratch.arena;
-    let mut target = ctx.target_labels.iter().peekable();
+    let len: usize = exposed
+        .iter()
+        .map(|(n, v)| encoded_label_bound(n.as_bytes(), v.as_bytes()))
+        .sum();
+    scratch.reserve_labels(len + target_labels_bound(ctx));
+    let mut merge = TargetMerge::new(ctx, &mut scratch.arena);
     for (name, value) in exposed {
-        while let Some((target_name, target_value)) =
-            target.next_if(|(target_name, _)| *target_name < name.as_ref())
-        {
-            put_label(arena, target_name.as_bytes(), target_value.as_bytes());
-        }
-        if let Some((_, target_value)) =
-            target.next_if(|(target_name, _)| *target_name == name.as_ref())
-        {
-            let value = if ctx.honor_labels {
-                value.as_ref()
-            } else {
-                target_value
-            };
-            put_label(arena, name.as_bytes(), value.as_bytes());
-            continue;
-        }
-        put_label(arena, name.as_bytes(), value.as_bytes());
+        merge.push(name.as_bytes(), value.as_bytes());
     }
-    for (name, value) in target {
-        put_label(arena, name.as_bytes(), value.as_bytes());
+    merge.finish();
+}
+
+/// [`derive_labels`] straight from a line's raw series bytes when they are written plainly:
+/// `name` or `name{label="value",...}`, nothing escaped; false (and the arena left empty)
+/// when they are not. It neither sorts nor unescapes nor checks: its labels are trusted only
+/// where a cache miss found them equal to the full path's for the same bytes.
+fn derive_plain_labels(ctx: &TargetContext, raw: &[u8], scratch: &mut Scratch) -> bool {
+    let (name, mut pairs) = match memchr::memchr(b'{', raw) {
+        Some(brace) => match raw[brace + 1..].strip_suffix(b"}") {
+            Some(pairs) => (&raw[..brace], pairs),
+            None => return false,
+        },
+        None => (raw, &[][..]),
+    };
+    // No name before the brace: it is quoted inside.
+    if name.is_empty() {
+        return false;
+    }
+    // Each `l="v",` of the line takes at least 4 bytes besides the name and value, and
+    // encodes with at most 16 more: twice the line's length is room enough.
+    scratch.reserve_labels(
+        encoded_label_bound(b"__name__", name) + 2 * pairs.len() + target_labels_bound(ctx),
+    );
+    let mut merge = TargetMerge::new(ctx, &mut scratch.arena);
+    merge.push(b"__name__", name);
+    while !pairs.is_empty() {
+        let Some(eq) = memchr::memchr(b'=', pairs) else {
+            break;
+        };
+        let (label, rest) = pairs.split_at(eq);
+        let Some(quoted) = rest[1..].strip_prefix(b"\"") else {
+            break;
+        };
+        let Some(close) = memchr::memchr(b'"', quoted) else {
+            break;
+        };
+        let value = &quoted[..close];
+        if memchr::memchr(b'\\', value).is_some() {
+            break;
+        }
+        merge.push(label, value);
+        pairs = &quoted[close + 1..];
+        match pairs.split_first() {
+            Some((b',', rest)) => pairs = rest,
+            None => {}
+            Some(_) => break,
+        }
+    }
+    if !pairs.is_empty() {
+        merge.out.clear();
+        return false;
+    }
+    merge.finish();
+    true
+}
+
+/// Room for an encoded label: its bytes and at most 16 more (tags and varint lengths).
+fn encoded_label_bound(name: &[u8], value: &[u8]) -> usize {
+    name.len() + value.len() + 16
+}
+
+/// Room for the target's encoded labels. A label set is written with room for all of it, so
+/// it is never moved to a new arena chunk half written.
+fn target_labels_bound(ctx: &TargetContext) -> usize {
+    ctx.target_labels
+        .iter()
+        .map(|(n, v)| encoded_label_bound(n.as_bytes(), v.as_bytes()))
+        .sum()
+}
+
+/// Writes exposed labels, pushed in name order, merged with the target's (sorted) into an
+/// encoded label set: on a name both have, the target's value wins unless `honor_labels`.
+struct TargetMerge<'a, T: Iterator<Item = (&'a str, &'a str)>> {
+    target: std::iter::Peekable<T>,
+    honor_labels: bool,
+    out: &'a mut BytesMut,
+}
+
+impl<'a> TargetMerge<'a, std::iter::Empty<(&'a str, &'a str)>> {
+    fn new(
+        ctx: &'a TargetContext,
+        out: &'a mut BytesMut,
+    ) -> TargetMerge<'a, impl Iterator<Item = (&'a str, &'a str)>> {
+        TargetMerge {
+            target: ctx.target_labels.iter().peekable(),
+            honor_labels: ctx.honor_labels,
+            out,
+        }
+    }
+}
+
+impl<'a, T: Iterator<Item = (&'a str, &'a str)>> TargetMerge<'a, T> {
+    fn push(&mut self, name: &[u8], value: &[u8]) {
+        while let Some((target_name, target_value)) = self
+            .target
+            .next_if(|(target_name, _)| name_before(target_name.as_bytes(), name))
+        {
+            put_label(self.out, target_name.as_bytes(), target_value.as_bytes());
+        }
+        let value = match self
+            .target
+            .next_if(|(target_name, _)| target_name.as_bytes() == name)
+        {
+            Some((_, target_value)) if !self.honor_labels => target_value.as_bytes(),
+            _ => value,
+        };
+        put_label(self.out, name, value);
+    }
+
+    fn finish(mut self) {
+        for (name, value) in self.target.by_ref() {
+            put_label(self.out, name.as_bytes(), value.as_bytes());
+        }
+    }
+}
+
+/// `a < b` bytewise, deciding on the first byte without a call where it can (label names
+/// mostly differ there).
+#[inline]
+fn name_before(a: &[u8], b: &[u8]) -> bool {
+    match (a.first(), b.first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
     }
 }
 

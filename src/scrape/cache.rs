@@ -54,6 +54,7 @@ const KIND_MASK: u32 = 0b11;
 const KIND_DERIVED: u32 = 0;
 const KIND_STORED: u32 = 1;
 const KIND_DROPPED: u32 = 2;
+const KIND_PLAIN: u32 = 3;
 const TRACKED: u32 = 0b100;
 const INDEX_SHIFT: u32 = 3;
 
@@ -62,6 +63,9 @@ const INDEX_SHIFT: u32 = 3;
 pub enum LabelSource {
     /// Derived from the exposed labels on every scrape.
     Derived,
+    /// Derived on every scrape straight from the line's bytes, which are written plainly
+    /// (label names in order, no escapes): no parsing of the label set.
+    Plain,
     /// Kept in [`SeriesCache::stored`] at this index.
     Stored(u32),
     /// Metric relabeling drops the series.
@@ -72,6 +76,7 @@ impl SeriesState {
     pub fn new(labels: LabelSource) -> Self {
         SeriesState(match labels {
             LabelSource::Derived => KIND_DERIVED,
+            LabelSource::Plain => KIND_PLAIN,
             LabelSource::Stored(index) => KIND_STORED | (index << INDEX_SHIFT),
             LabelSource::Dropped => KIND_DROPPED,
         })
@@ -80,6 +85,7 @@ impl SeriesState {
     pub fn labels(self) -> LabelSource {
         match self.0 & KIND_MASK {
             KIND_DERIVED => LabelSource::Derived,
+            KIND_PLAIN => LabelSource::Plain,
             KIND_STORED => LabelSource::Stored(self.0 >> INDEX_SHIFT),
             _ => LabelSource::Dropped,
         }
@@ -308,6 +314,10 @@ pub struct SeriesCache {
     pub metadata: HashMap<Box<[u8]>, FamilyMetadata>,
     /// Set when `metadata` changed since the flag was last cleared.
     pub metadata_changed: bool,
+    /// The last scrape appended every series it kept once, each with distinct labels, and
+    /// none with a timestamp of its own: a scrape whose lines are these in this order
+    /// appends no duplicate while they last.
+    pub refs_distinct: bool,
     /// Number of the current scrape (starts at 1).
     pub scrape: u32,
     /// Number of the last successful scrape.

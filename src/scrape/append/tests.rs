@@ -377,6 +377,7 @@ fn cached_series_are_small() {
     assert_eq!(SeriesCache::series_bytes(), 12);
     for source in [
         LabelSource::Derived,
+        LabelSource::Plain,
         LabelSource::Dropped,
         LabelSource::Stored(0),
         LabelSource::Stored(crate::scrape::cache::MAX_STORED as u32 - 1),
@@ -660,9 +661,13 @@ fn series_carry_their_family_metadata() {
 
 /// The text lines of [`stale_markers_follow_any_sequence_of_scrapes`]: series whose labels
 /// are derived (sorted or not, escaped), stored (renamed by relabeling, clashing with a
-/// target label) or dropped.
-const POOL: [&str; 10] = [
+/// target label) or dropped, and lines written differently with the same labels as another
+/// (a second sample of those labels is a duplicate).
+const POOL: [&str; 13] = [
     "a{x=\"1\"}",
+    "a{x=\"1\",}",
+    "b{}",
+    "g{i=\"k\"}",
     "a{x=\"2\"}",
     "b",
     "old_c{y=\"z\"}",
@@ -711,7 +716,105 @@ fn labels_are_derived_unless_relabeling_or_a_clash_changed_them() {
     assert_eq!(result.unwrap().cache_hits, POOL.len() as u64);
     let labels = |samples: &[Written]| samples.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
     assert_eq!(labels(&second), labels(&first));
-    assert_eq!(second.len(), POOL.len() - 1);
+    // drop_me is dropped; the lines written differently are duplicates.
+    assert_eq!(second.len(), POOL.len() - 4);
+    assert_eq!(h.scratch.seen.len(), second.len());
+}
+
+#[test]
+fn plainly_written_lines_derive_their_labels_from_the_bytes() {
+    let mut h = Harness::new(pool_context());
+    let body: String = POOL.iter().map(|line| format!("{line} 1\n")).collect();
+    h.scrape(&body, NOW).0.unwrap();
+    let source = |line: &str| {
+        let at = POOL.iter().position(|l| *l == line).unwrap();
+        h.cache.states[at].labels()
+    };
+    for line in [
+        "a{x=\"1\"}",
+        "a{x=\"1\",}",
+        "b",
+        "b{}",
+        "g{i=\"k\",j=\"\"}",
+        "h{instance=\"\"}",
+    ] {
+        assert_eq!(source(line), LabelSource::Plain, "{line}");
+    }
+    // Out of order, escaped: the parsed labels are needed.
+    for line in ["e{z=\"2\",b=\"1\"}", "f{v=\"esc\\\"aped\\\\\"}"] {
+        assert_eq!(source(line), LabelSource::Derived, "{line}");
+    }
+    assert_eq!(source("drop_me"), LabelSource::Dropped);
+    assert!(matches!(source("old_c{y=\"z\"}"), LabelSource::Stored(_)));
+    // Quoted names, spaces and odd bytes are not plain: the full path decides.
+    let mut scratch = Scratch::default();
+    for raw in [
+        "{\"a.b\",x=\"1\"}",
+        "a{ x=\"1\" }",
+        "a{x=\"1\"",
+        "a{x=1}",
+        "a{x=\"1\"y=\"2\"}",
+        "a{x=\"1\\n\"}",
+        "a{=}",
+    ] {
+        assert!(
+            !derive_plain_labels(&h.ctx, raw.as_bytes(), &mut scratch),
+            "{raw}"
+        );
+        assert!(scratch.arena.is_empty(), "{raw}");
+    }
+    assert!(derive_plain_labels(
+        &h.ctx,
+        b"a{y=\"2\",x=\"1\"}",
+        &mut scratch
+    ));
+    // Merged in the order written, unsorted: the miss's comparison with the full path
+    // rejects it.
+    let mut unsorted = Vec::new();
+    for (name, value) in [
+        ("__name__", "a"),
+        ("instance", "i:1"),
+        ("job", "j"),
+        ("y", "2"),
+        ("x", "1"),
+    ] {
+        put_label(&mut unsorted, name.as_bytes(), value.as_bytes());
+    }
+    assert_eq!(scratch.split_labels()[..], unsorted[..]);
+}
+
+#[test]
+fn lines_in_the_cached_order_skip_the_duplicate_check_until_one_is_not() {
+    let mut h = Harness::new(ctx());
+    h.scrape("a 1\nb 1\n", NOW).0.unwrap();
+    assert!(h.cache.refs_distinct);
+    // In order: nothing looked up. Then a line with a's labels written otherwise.
+    let (result, samples) = h.scrape("a 2\nb 2\na{} 3\n", NOW + 1000);
+    assert_eq!(result.unwrap().dropped_out_of_order, 1);
+    assert_eq!(
+        samples.iter().map(|s| s.2).collect::<Vec<_>>(),
+        vec![bits(2.0), bits(2.0)]
+    );
+    assert!(!h.cache.refs_distinct, "the cached lines hold a duplicate");
+    // The same lines again: checked all along, the duplicate still found.
+    let (result, samples) = h.scrape("a 4\nb 4\na{} 5\n", NOW + 2000);
+    assert_eq!(result.unwrap().dropped_out_of_order, 1);
+    assert_eq!(samples.len(), 2);
+    // The duplicate gone: distinct again, and a line out of the cached order fills the
+    // check with what was appended before it.
+    h.scrape("a 6\nb 6\n", NOW + 3000).0.unwrap();
+    assert!(h.cache.refs_distinct);
+    let (result, samples) = h.scrape("a 7\nc 7\nb{} 7\nb 8\n", NOW + 4000);
+    assert_eq!(result.unwrap().dropped_out_of_order, 1);
+    let b: Vec<u64> = samples
+        .iter()
+        .filter(|s| s.0.contains("\"b\""))
+        .map(|s| s.2)
+        .collect();
+    assert_eq!(b, vec![bits(7.0)]);
+    // Own timestamps: the flag is off.
+    h.scrape("a 1 1000\n", NOW + 5000).0.unwrap();
+    assert!(!h.cache.refs_distinct);
 }
 
 /// One scrape of [`stale_markers_follow_any_sequence_of_scrapes`]: pool lines in body order,
@@ -763,7 +866,7 @@ proptest::proptest! {
             track_timestamps_staleness: true,
             ..pool_context()
         });
-        let mut previous: std::collections::BTreeSet<usize> = Default::default();
+        let mut previous: std::collections::BTreeSet<String> = Default::default();
         for (step, scrape) in scrapes.iter().enumerate() {
             let ts = NOW + step as i64 * 1000;
             let mut body = String::new();
@@ -782,36 +885,36 @@ proptest::proptest! {
                 body.push_str("broken{ 1\n");
             }
             let (result, samples) = h.scrape(&body, ts);
-            let kept: std::collections::BTreeSet<usize> = scrape
+            let kept: std::collections::BTreeSet<String> = scrape
                 .lines
                 .iter()
-                .copied()
-                .filter(|&line| expected[line].is_some())
+                .filter_map(|&line| expected[line].clone())
                 .collect();
             let stale: Vec<String> = samples
                 .iter()
                 .filter(|s| s.2 == STALE_NAN)
                 .map(|s| s.0.clone())
                 .collect();
-            let written: Vec<String> = samples
+            let mut written: Vec<String> = samples
                 .iter()
                 .filter(|s| s.2 != STALE_NAN)
                 .map(|s| s.0.clone())
                 .collect();
-            let names = |set: &mut dyn Iterator<Item = &usize>| {
-                let mut v: Vec<String> = set.filter_map(|&l| expected[l].clone()).collect();
-                v.sort();
-                v
-            };
+            if scrape.explicit {
+                // Lines with their own timestamps are checked for order by line, not for
+                // duplicates by labels.
+                written.dedup();
+            }
+            let sorted = |set: &mut dyn Iterator<Item = &String>| set.cloned().collect::<Vec<_>>();
             if scrape.fail_after.is_some() {
                 proptest::prop_assert!(result.is_err());
-                proptest::prop_assert_eq!(stale, names(&mut previous.iter()));
+                proptest::prop_assert_eq!(stale, sorted(&mut previous.iter()));
                 proptest::prop_assert!(written.is_empty());
                 previous.clear();
             } else {
                 proptest::prop_assert!(result.is_ok());
-                proptest::prop_assert_eq!(stale, names(&mut previous.difference(&kept)));
-                proptest::prop_assert_eq!(written, names(&mut kept.iter()));
+                proptest::prop_assert_eq!(stale, sorted(&mut previous.difference(&kept)));
+                proptest::prop_assert_eq!(written, sorted(&mut kept.iter()));
                 previous = kept;
             }
         }
