@@ -58,6 +58,7 @@ fn context() -> TargetContext {
         label_name_length_limit: 0,
         label_value_length_limit: 0,
         validation: ValidationScheme::Utf8,
+        encoded_target_labels: Default::default(),
     }
 }
 

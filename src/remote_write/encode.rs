@@ -99,6 +99,27 @@ pub fn put_label(buf: &mut impl BufMut, name: &[u8], value: &[u8]) {
     put_string_field(buf, TAG_2_LEN, value);
 }
 
+/// [`put_label`] of a label as a text line writes it, `name="value` (the name `name_len`
+/// bytes long, nothing escaped): a short one is copied in one piece, its `="` turned into the
+/// value's tag and length, which take two bytes as well.
+pub fn put_written_label(buf: &mut BytesMut, written: &[u8], name_len: usize) {
+    let value_len = written.len() - name_len - 2;
+    if name_len == 0 || value_len == 0 || name_len + value_len + 4 >= 128 {
+        put_label(buf, &written[..name_len], &written[name_len + 2..]);
+        return;
+    }
+    buf.extend_from_slice(&[
+        TAG_1_LEN,
+        (name_len + value_len + 4) as u8,
+        TAG_1_LEN,
+        name_len as u8,
+    ]);
+    let at = buf.len() + name_len;
+    buf.extend_from_slice(written);
+    buf[at] = TAG_2_LEN;
+    buf[at + 1] = value_len as u8;
+}
+
 /// Encodes labels as the `TimeSeries.labels` fields. Labels with an empty value are left out;
 /// `Labels` is already sorted bytewise by name with unique names.
 pub fn encode_labels(labels: &Labels) -> Bytes {

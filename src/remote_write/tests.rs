@@ -603,3 +603,30 @@ fn written_headers() {
     );
     assert!(!Written::from_headers(&h).confirmed);
 }
+
+#[test]
+fn labels_as_written_encode_as_put_label_does() {
+    for (name_len, value_len) in [
+        (1, 1),
+        (8, 30),
+        (1, 122),
+        (1, 123),
+        (60, 63),
+        (64, 64),
+        (3, 0),
+        (0, 3),
+        (200, 5),
+    ] {
+        let (name, value) = ("n".repeat(name_len), "v".repeat(value_len));
+        let mut expected = Vec::new();
+        encode::put_label(&mut expected, name.as_bytes(), value.as_bytes());
+        let mut ours = bytes::BytesMut::from(&b"before"[..]);
+        encode::put_written_label(&mut ours, format!("{name}=\"{value}").as_bytes(), name_len);
+        assert_eq!(&ours[..6], b"before");
+        assert_eq!(
+            &ours[6..],
+            &expected[..],
+            "name {name_len} value {value_len}"
+        );
+    }
+}

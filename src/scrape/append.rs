@@ -8,7 +8,7 @@ use super::parse::{Entry, Format, Parser};
 use crate::labels::{Labels, ValidationScheme};
 use crate::pool::Pool;
 use crate::relabel::RelabelConfig;
-use crate::remote_write::encode::{encode_labels, put_label};
+use crate::remote_write::encode::{encode_labels, put_label, put_written_label};
 use crate::remote_write::encode_v2::LabelPairs;
 use crate::remote_write::{Sample, SampleSink, SeriesRef};
 use bytes::{Bytes, BytesMut};
@@ -33,6 +33,27 @@ pub struct TargetContext {
     pub label_name_length_limit: u64,
     pub label_value_length_limit: u64,
     pub validation: ValidationScheme,
+    /// `target_labels`, each encoded once, for the label sets derived on every scrape.
+    pub encoded_target_labels: EncodedTargetLabels,
+}
+
+/// A target's labels, each encoded as a `TimeSeries.labels` field on first use.
+#[derive(Default)]
+pub struct EncodedTargetLabels(std::sync::OnceLock<Vec<Vec<u8>>>);
+
+impl EncodedTargetLabels {
+    fn get(&self, labels: &Labels) -> &[Vec<u8>] {
+        self.0.get_or_init(|| {
+            labels
+                .iter()
+                .map(|(name, value)| {
+                    let mut encoded = Vec::new();
+                    put_label(&mut encoded, name.as_bytes(), value.as_bytes());
+                    encoded
+                })
+                .collect()
+        })
+    }
 }
 
 /// Counts of one scrape, for the synthetic series and self-metrics.
@@ -515,7 +536,7 @@ fn append_body(
                         let encoded = encode_labels(&labels);
                         // Derived labels are trusted only where they equal what the full
                         // path gives for these very bytes.
-                        let plain = derive_plain_labels(ctx, raw, scratch)
+                        let plain = derive_written_labels(ctx, &parser, raw, scratch)
                             && scratch.arena[..] == encoded[..];
                         if !plain {
                             scratch.arena.clear();
@@ -571,7 +592,8 @@ fn append_body(
                     Some(labels) => labels,
                     None => {
                         // Plain bytes fail to derive only on a hash collision of two lines.
-                        if source == LabelSource::Derived || !derive_plain_labels(ctx, raw, scratch)
+                        if source == LabelSource::Derived
+                            || !derive_written_labels(ctx, &parser, raw, scratch)
                         {
                             parser
                                 .series_labels(&mut parsed_labels)
@@ -661,12 +683,36 @@ fn derive_labels(
     merge.finish();
 }
 
+/// [`derive_plain_labels`] from the label pairs the parser found written plainly, if it did
+/// (no second scan of the line), else from the raw bytes.
+fn derive_written_labels(
+    ctx: &TargetContext,
+    parser: &Parser<'_>,
+    raw: &[u8],
+    scratch: &mut Scratch,
+) -> bool {
+    let Some(written) = parser.written_pairs() else {
+        return derive_plain_labels(ctx, raw, scratch);
+    };
+    scratch.reserve_labels(
+        encoded_label_bound(b"__name__", written.name) + 2 * raw.len() + target_labels_bound(ctx),
+    );
+    let mut merge = TargetMerge::new(ctx, &mut scratch.arena);
+    merge.push(b"__name__", written.name);
+    for (pair, name_len) in written.pairs() {
+        merge.push_written(pair, name_len);
+    }
+    merge.finish();
+    true
+}
+
 /// [`derive_labels`] straight from a line's raw series bytes when they are written plainly:
 /// `name` or `name{label="value",...}`, nothing escaped; false (and the arena left empty)
 /// when they are not. It neither sorts nor unescapes nor checks: its labels are trusted only
 /// where a cache miss found them equal to the full path's for the same bytes.
 fn derive_plain_labels(ctx: &TargetContext, raw: &[u8], scratch: &mut Scratch) -> bool {
-    let (name, mut pairs) = match memchr::memchr(b'{', raw) {
+    // Label names and values are short: plain loops beat memchr's set-up here.
+    let (name, pairs) = match raw.iter().position(|&b| b == b'{') {
         Some(brace) => match raw[brace + 1..].strip_suffix(b"}") {
             Some(pairs) => (&raw[..brace], pairs),
             None => return false,
@@ -684,30 +730,32 @@ fn derive_plain_labels(ctx: &TargetContext, raw: &[u8], scratch: &mut Scratch) -
     );
     let mut merge = TargetMerge::new(ctx, &mut scratch.arena);
     merge.push(b"__name__", name);
-    while !pairs.is_empty() {
-        let Some(eq) = memchr::memchr(b'=', pairs) else {
-            break;
-        };
-        let (label, rest) = pairs.split_at(eq);
-        let Some(quoted) = rest[1..].strip_prefix(b"\"") else {
-            break;
-        };
-        let Some(close) = memchr::memchr(b'"', quoted) else {
-            break;
-        };
-        let value = &quoted[..close];
-        if memchr::memchr(b'\\', value).is_some() {
+    let mut at = 0;
+    while at < pairs.len() {
+        let start = at;
+        while at < pairs.len() && pairs[at] != b'=' {
+            at += 1;
+        }
+        let name_len = at - start;
+        if pairs.get(at + 1) != Some(&b'"') {
             break;
         }
-        merge.push(label, value);
-        pairs = &quoted[close + 1..];
-        match pairs.split_first() {
-            Some((b',', rest)) => pairs = rest,
+        at += 2;
+        while at < pairs.len() && pairs[at] != b'"' && pairs[at] != b'\\' {
+            at += 1;
+        }
+        if pairs.get(at) != Some(&b'"') {
+            break;
+        }
+        merge.push_written(&pairs[start..at], name_len);
+        at += 1;
+        match pairs.get(at) {
+            Some(b',') => at += 1,
             None => {}
             Some(_) => break,
         }
     }
-    if !pairs.is_empty() {
+    if at < pairs.len() {
         merge.out.clear();
         return false;
     }
@@ -723,54 +771,79 @@ fn encoded_label_bound(name: &[u8], value: &[u8]) -> usize {
 /// Room for the target's encoded labels. A label set is written with room for all of it, so
 /// it is never moved to a new arena chunk half written.
 fn target_labels_bound(ctx: &TargetContext) -> usize {
-    ctx.target_labels
+    ctx.encoded_target_labels
+        .get(&ctx.target_labels)
         .iter()
-        .map(|(n, v)| encoded_label_bound(n.as_bytes(), v.as_bytes()))
+        .map(Vec::len)
         .sum()
 }
 
 /// Writes exposed labels, pushed in name order, merged with the target's (sorted) into an
 /// encoded label set: on a name both have, the target's value wins unless `honor_labels`.
-struct TargetMerge<'a, T: Iterator<Item = (&'a str, &'a str)>> {
+struct TargetMerge<'a, T: Iterator<Item = (&'a str, &'a Vec<u8>)>> {
+    /// The target's names, with each label encoded.
     target: std::iter::Peekable<T>,
     honor_labels: bool,
     out: &'a mut BytesMut,
 }
 
-impl<'a> TargetMerge<'a, std::iter::Empty<(&'a str, &'a str)>> {
+impl<'a> TargetMerge<'a, std::iter::Empty<(&'a str, &'a Vec<u8>)>> {
     fn new(
         ctx: &'a TargetContext,
         out: &'a mut BytesMut,
-    ) -> TargetMerge<'a, impl Iterator<Item = (&'a str, &'a str)>> {
+    ) -> TargetMerge<'a, impl Iterator<Item = (&'a str, &'a Vec<u8>)>> {
+        let encoded = ctx.encoded_target_labels.get(&ctx.target_labels);
         TargetMerge {
-            target: ctx.target_labels.iter().peekable(),
+            target: ctx
+                .target_labels
+                .iter()
+                .map(|(name, _)| name)
+                .zip(encoded)
+                .peekable(),
             honor_labels: ctx.honor_labels,
             out,
         }
     }
 }
 
-impl<'a, T: Iterator<Item = (&'a str, &'a str)>> TargetMerge<'a, T> {
-    fn push(&mut self, name: &[u8], value: &[u8]) {
-        while let Some((target_name, target_value)) = self
+impl<'a, T: Iterator<Item = (&'a str, &'a Vec<u8>)>> TargetMerge<'a, T> {
+    /// Writes the target's labels before `name`; true when the target has `name` and its
+    /// value wins (it is written then).
+    fn before(&mut self, name: &[u8]) -> bool {
+        while let Some((_, encoded)) = self
             .target
             .next_if(|(target_name, _)| name_before(target_name.as_bytes(), name))
         {
-            put_label(self.out, target_name.as_bytes(), target_value.as_bytes());
+            self.out.extend_from_slice(encoded);
         }
-        let value = match self
-            .target
-            .next_if(|(target_name, _)| target_name.as_bytes() == name)
-        {
-            Some((_, target_value)) if !self.honor_labels => target_value.as_bytes(),
-            _ => value,
-        };
-        put_label(self.out, name, value);
+        match self.target.next_if(|(target_name, _)| {
+            target_name.as_bytes().first() == name.first() && target_name.as_bytes() == name
+        }) {
+            Some((_, encoded)) if !self.honor_labels => {
+                self.out.extend_from_slice(encoded);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn push(&mut self, name: &[u8], value: &[u8]) {
+        if !self.before(name) {
+            put_label(self.out, name, value);
+        }
+    }
+
+    /// [`TargetMerge::push`] of a label as a line writes it: `name="value`, the name
+    /// `name_len` bytes long.
+    fn push_written(&mut self, written: &[u8], name_len: usize) {
+        if !self.before(&written[..name_len]) {
+            put_written_label(self.out, written, name_len);
+        }
     }
 
     fn finish(mut self) {
-        for (name, value) in self.target.by_ref() {
-            put_label(self.out, name.as_bytes(), value.as_bytes());
+        for (_, encoded) in self.target.by_ref() {
+            self.out.extend_from_slice(encoded);
         }
     }
 }

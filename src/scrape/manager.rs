@@ -173,6 +173,9 @@ impl Manager {
             let client = self.client_for(job);
             let job_semantics = semantics(job);
             let shared_job = Arc::new(job.clone());
+            let accept: Arc<str> =
+                super::http::accept_header(&job.scrape_protocols, &job.metric_name_escaping_scheme)
+                    .into();
             for target in &targets.active {
                 let key = loop_key(&job.job_name, target);
                 if known.contains_key(&key) {
@@ -185,6 +188,7 @@ impl Manager {
                         .clone()
                         .map_err(|e| format!("cannot build HTTP client: {e}")),
                     forced_error: targets.target_limit_error.clone(),
+                    accept: accept.clone(),
                 });
                 known.insert(
                     key,

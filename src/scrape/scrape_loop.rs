@@ -82,6 +82,8 @@ pub struct LoopConfig {
     pub client: Result<HttpClient, String>,
     /// Set when the job is over its `target_limit`: every scrape fails with it, no request.
     pub forced_error: Option<String>,
+    /// The job's `Accept` header (from its scrape protocols), made once.
+    pub accept: Arc<str>,
 }
 
 /// How a loop ends.
@@ -301,6 +303,7 @@ fn context(config: &LoopConfig) -> TargetContext {
         label_name_length_limit: job.label_name_length_limit,
         label_value_length_limit: job.label_value_length_limit,
         validation: job.metric_name_validation_scheme.scheme(),
+        encoded_target_labels: Default::default(),
     }
 }
 
@@ -453,10 +456,7 @@ async fn scrape_once(
         (Some(error), _) | (None, Err(error)) => Err((error.clone(), 0)),
         (None, Ok(client)) => {
             let settings = RequestSettings {
-                accept: &super::http::accept_header(
-                    &job.scrape_protocols,
-                    &job.metric_name_escaping_scheme,
-                ),
+                accept: &config.accept,
                 timeout: job.scrape_timeout.into(),
                 enable_compression: job.enable_compression,
                 body_size_limit: job.body_size_limit.0,

@@ -130,6 +130,27 @@ pub enum Entry<'a> {
     },
 }
 
+/// A plainly written series as [`Parser::written_pairs`] gives it.
+pub struct WrittenPairs<'a, 'p> {
+    /// The metric name.
+    pub name: &'a [u8],
+    body: &'a [u8],
+    pairs: &'p [(u32, u32, u32)],
+}
+
+impl<'a> WrittenPairs<'a, '_> {
+    /// Each label as written, `name="value`, with the length of its name.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a [u8], usize)> + '_ {
+        let body = self.body;
+        self.pairs.iter().map(move |&(start, name_end, value_end)| {
+            (
+                &body[start as usize..value_end as usize],
+                (name_end - start) as usize,
+            )
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
     /// 1-based line of the error.
@@ -282,6 +303,31 @@ impl<'a> Parser<'a> {
             return None;
         }
         self.cur().name.map(|(s, e)| &self.body[s..e])
+    }
+
+    /// The metric name and the label pairs of the series last returned by
+    /// [`Parser::next_entry`] as written, each pair `name="value` with the length of its name,
+    /// when the series is written plainly (`name` or `name{l="v",...}`, nothing escaped) and
+    /// the parser read it so; `None` otherwise (OpenMetrics included). The pairs are neither
+    /// sorted nor checked for duplicates.
+    pub fn written_pairs(&self) -> Option<WrittenPairs<'a, '_>> {
+        let Inner::Text(p) = &self.inner else {
+            return None;
+        };
+        if !self.on_series {
+            return None;
+        }
+        let (name_start, name_end) = p.cur.name?;
+        let pairs = match p.cur.lbrace {
+            None => &[][..],
+            Some(lbrace) if p.pairs_plain && name_end <= lbrace => &p.written_pairs[..],
+            Some(_) => return None,
+        };
+        Some(WrittenPairs {
+            name: &self.body[name_start..name_end],
+            body: self.body,
+            pairs,
+        })
     }
 
     /// Decodes the metric name (as `__name__`) and labels of the series last returned by

@@ -1952,3 +1952,67 @@ proptest! {
         }
     }
 }
+
+/// Written pairs of each sample of a text `body`: the name and `(name, value)` split at the
+/// name's length, or `None`.
+type Written = Option<(String, Vec<(String, String)>)>;
+
+fn written_pairs_of(body: &str, format: Format) -> Vec<Written> {
+    let mut p = Parser::new(body.as_bytes(), format);
+    let mut out = Vec::new();
+    while let Some(entry) = p.next_entry().unwrap() {
+        if !matches!(entry, Entry::Series { .. }) {
+            continue;
+        }
+        out.push(p.written_pairs().map(|written| {
+            let pairs = written
+                .pairs()
+                .map(|(written, name_len)| {
+                    assert_eq!(&written[name_len..name_len + 2], b"=\"");
+                    (lossy(&written[..name_len]), lossy(&written[name_len + 2..]))
+                })
+                .collect();
+            (lossy(written.name), pairs)
+        }));
+    }
+    out
+}
+
+#[test]
+fn written_pairs_are_those_of_plainly_written_series_only() {
+    let pairs = |list: &[(&str, &str)]| {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let body = "a 1\n\
+                b{x=\"1\",y=\"\"} 2\n\
+                c{y=\"2\",x=\"1\"} 3\n\
+                c{y=\"2\",} 3\n\
+                d{x=\"a\\\"b\"} 4\n\
+                e{ x=\"1\"} 5\n\
+                {\"f\",x=\"1\"} 6\n\
+                g{} 7\n\
+                h {x=\"é\"} 8\n";
+    assert_eq!(
+        written_pairs_of(body, Format::PrometheusText),
+        vec![
+            Some(("a".into(), vec![])),
+            Some(("b".into(), pairs(&[("x", "1"), ("y", "")]))),
+            // As written: unsorted.
+            Some(("c".into(), pairs(&[("y", "2"), ("x", "1")]))),
+            // A trailing comma, escaped, spaced, a quoted name, empty braces: not read so.
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(("h".into(), pairs(&[("x", "é")]))),
+        ]
+    );
+    // OpenMetrics is not read so.
+    assert_eq!(
+        written_pairs_of("a{x=\"1\"} 1\n# EOF\n", Format::OpenMetrics),
+        vec![None]
+    );
+}

@@ -25,6 +25,13 @@ pub(crate) struct TextParser<'a> {
     /// Whether the fast paths may be taken (off only to test them against the general
     /// path).
     fast: bool,
+    /// The label pairs of the current series as the fast path read them, `name="value` each
+    /// as `(name start, name end, value end)`; valid when `pairs_plain`.
+    pub(crate) written_pairs: Vec<(u32, u32, u32)>,
+    /// The current series' label set was read whole by the fast path, nothing escaped.
+    pub(crate) pairs_plain: bool,
+    /// The last label value read had a backslash.
+    value_escaped: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -40,6 +47,9 @@ impl<'a> TextParser<'a> {
             pstart: 0,
             cur: Cur::default(),
             mtype: MetricType::Unknown,
+            written_pairs: Vec::new(),
+            pairs_plain: false,
+            value_escaped: false,
         }
     }
 
@@ -162,6 +172,7 @@ impl<'a> TextParser<'a> {
         let b = self.b;
         let n = b.len();
         let mut j = self.i + 1;
+        self.value_escaped = false;
         loop {
             match memchr2(b'"', b'\\', &b[j..]) {
                 None => {
@@ -179,6 +190,7 @@ impl<'a> TextParser<'a> {
                         self.state = St::Labels;
                         return Tok::LValue;
                     }
+                    self.value_escaped = true;
                     let mut q = p + 1;
                     while q < n && b[q] == 0 {
                         q += 1;
@@ -526,6 +538,10 @@ impl<'a> TextParser<'a> {
         let b = self.b;
         let n = b.len();
         let mut after_value = false;
+        self.written_pairs.clear();
+        self.pairs_plain = false;
+        // No pair escaped, and each value's closing quote right before the lexer's position.
+        let mut plain = true;
         while self.fast {
             if !after_value {
                 let i = self.i;
@@ -548,6 +564,11 @@ impl<'a> TextParser<'a> {
                 }
                 self.check_value_utf8()?;
                 after_value = true;
+                let value_end = self.i - 1;
+                plain &=
+                    !self.value_escaped && b[value_end] == b'"' && value_end <= u32::MAX as usize;
+                self.written_pairs
+                    .push((i as u32, j as u32, value_end as u32));
             }
             let i = self.i;
             if i < n && b[i] == b',' {
@@ -560,6 +581,7 @@ impl<'a> TextParser<'a> {
                 self.start = i;
                 self.i = i + 1;
                 self.state = St::Value;
+                self.pairs_plain = plain;
                 return Ok(());
             }
             break;
