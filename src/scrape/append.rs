@@ -676,7 +676,7 @@ fn derive_labels(
         .map(|(n, v)| encoded_label_bound(n.as_bytes(), v.as_bytes()))
         .sum();
     scratch.reserve_labels(len + target_labels_bound(ctx));
-    let mut merge = TargetMerge::new(ctx, &mut scratch.arena);
+    let mut merge = merge_with_target(ctx, &mut scratch.arena);
     for (name, value) in exposed {
         merge.push(name.as_bytes(), value.as_bytes());
     }
@@ -697,7 +697,7 @@ fn derive_written_labels(
     scratch.reserve_labels(
         encoded_label_bound(b"__name__", written.name) + 2 * raw.len() + target_labels_bound(ctx),
     );
-    let mut merge = TargetMerge::new(ctx, &mut scratch.arena);
+    let mut merge = merge_with_target(ctx, &mut scratch.arena);
     merge.push(b"__name__", written.name);
     for (pair, name_len) in written.pairs() {
         merge.push_written(pair, name_len);
@@ -728,7 +728,7 @@ fn derive_plain_labels(ctx: &TargetContext, raw: &[u8], scratch: &mut Scratch) -
     scratch.reserve_labels(
         encoded_label_bound(b"__name__", name) + 2 * pairs.len() + target_labels_bound(ctx),
     );
-    let mut merge = TargetMerge::new(ctx, &mut scratch.arena);
+    let mut merge = merge_with_target(ctx, &mut scratch.arena);
     merge.push(b"__name__", name);
     let mut at = 0;
     while at < pairs.len() {
@@ -787,22 +787,21 @@ struct TargetMerge<'a, T: Iterator<Item = (&'a str, &'a Vec<u8>)>> {
     out: &'a mut BytesMut,
 }
 
-impl<'a> TargetMerge<'a, std::iter::Empty<(&'a str, &'a Vec<u8>)>> {
-    fn new(
-        ctx: &'a TargetContext,
-        out: &'a mut BytesMut,
-    ) -> TargetMerge<'a, impl Iterator<Item = (&'a str, &'a Vec<u8>)>> {
-        let encoded = ctx.encoded_target_labels.get(&ctx.target_labels);
-        TargetMerge {
-            target: ctx
-                .target_labels
-                .iter()
-                .map(|(name, _)| name)
-                .zip(encoded)
-                .peekable(),
-            honor_labels: ctx.honor_labels,
-            out,
-        }
+/// A [`TargetMerge`] of `ctx`'s target labels into `out`.
+fn merge_with_target<'a>(
+    ctx: &'a TargetContext,
+    out: &'a mut BytesMut,
+) -> TargetMerge<'a, impl Iterator<Item = (&'a str, &'a Vec<u8>)>> {
+    let encoded = ctx.encoded_target_labels.get(&ctx.target_labels);
+    TargetMerge {
+        target: ctx
+            .target_labels
+            .iter()
+            .map(|(name, _)| name)
+            .zip(encoded)
+            .peekable(),
+        honor_labels: ctx.honor_labels,
+        out,
     }
 }
 
