@@ -25,6 +25,15 @@ impl<T: Default> Pool<T> {
         self.items.lock().pop().unwrap_or_default()
     }
 
+    /// Runs `work` with an item from the pool, which is kept again after (for items `work`
+    /// leaves fit for reuse as they are).
+    pub fn with<R>(&self, work: impl FnOnce(&mut T) -> R) -> R {
+        let mut item = self.take();
+        let result = work(&mut item);
+        self.give_back(item);
+        result
+    }
+
     /// Keeps `item` for a later [`Pool::take`] (the caller empties it first).
     pub fn give_back(&self, item: T) {
         let mut items = self.items.lock();
@@ -48,5 +57,16 @@ mod tests {
         let b = pool.take();
         let c = pool.take();
         assert_eq!((a.capacity(), b.capacity(), c.capacity()), (100, 100, 0));
+    }
+
+    #[test]
+    fn with_gives_the_item_back_after() {
+        let pool: Pool<Vec<u8>> = Pool::new(1);
+        let len = pool.with(|item| {
+            item.reserve(100);
+            item.len()
+        });
+        assert_eq!(len, 0);
+        assert!(pool.take().capacity() >= 100);
     }
 }

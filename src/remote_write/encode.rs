@@ -78,15 +78,8 @@ pub fn put_label(buf: &mut impl BufMut, name: &[u8], value: &[u8]) {
     if value.is_empty() {
         return;
     }
-    // Most labels are short: every length fits in one varint byte, so the header bytes are
-    // written at once.
-    if !name.is_empty() && name.len() + value.len() + 4 < 128 {
-        buf.put_slice(&[
-            TAG_1_LEN,
-            (name.len() + value.len() + 4) as u8,
-            TAG_1_LEN,
-            name.len() as u8,
-        ]);
+    if let Some(head) = short_label_head(name.len(), value.len()) {
+        buf.put_slice(&head);
         buf.put_slice(name);
         buf.put_slice(&[TAG_2_LEN, value.len() as u8]);
         buf.put_slice(value);
@@ -99,21 +92,29 @@ pub fn put_label(buf: &mut impl BufMut, name: &[u8], value: &[u8]) {
     put_string_field(buf, TAG_2_LEN, value);
 }
 
+/// The label field's tag and length and the name's tag and length, for a label short enough
+/// that every length takes one varint byte (most do: they are written at once); `None` for
+/// the others, and for an empty name or value (encoded otherwise).
+fn short_label_head(name_len: usize, value_len: usize) -> Option<[u8; 4]> {
+    let body = name_len + value_len + 4;
+    (name_len > 0 && value_len > 0 && body < 128).then_some([
+        TAG_1_LEN,
+        body as u8,
+        TAG_1_LEN,
+        name_len as u8,
+    ])
+}
+
 /// [`put_label`] of a label as a text line writes it, `name="value` (the name `name_len`
 /// bytes long, nothing escaped): a short one is copied in one piece, its `="` turned into the
 /// value's tag and length, which take two bytes as well.
 pub fn put_written_label(buf: &mut BytesMut, written: &[u8], name_len: usize) {
     let value_len = written.len() - name_len - 2;
-    if name_len == 0 || value_len == 0 || name_len + value_len + 4 >= 128 {
+    let Some(head) = short_label_head(name_len, value_len) else {
         put_label(buf, &written[..name_len], &written[name_len + 2..]);
         return;
-    }
-    buf.extend_from_slice(&[
-        TAG_1_LEN,
-        (name_len + value_len + 4) as u8,
-        TAG_1_LEN,
-        name_len as u8,
-    ]);
+    };
+    buf.extend_from_slice(&head);
     let at = buf.len() + name_len;
     buf.extend_from_slice(written);
     buf[at] = TAG_2_LEN;

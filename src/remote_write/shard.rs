@@ -634,19 +634,13 @@ static ENCODERS_V2: Pool<RequestEncoderV2> = Pool::new(8);
 
 fn encode(message: ProtobufMessage, batch: &[Sample]) -> Result<Bytes, snap::Error> {
     match message {
-        ProtobufMessage::V1 => {
-            let mut encoder = ENCODERS_V1.take();
-            let body = encoder
+        ProtobufMessage::V1 => ENCODERS_V1.with(|encoder| {
+            encoder
                 .encode_compressed(batch.iter())
-                .map(Bytes::copy_from_slice);
-            ENCODERS_V1.give_back(encoder);
-            body
-        }
+                .map(Bytes::copy_from_slice)
+        }),
         ProtobufMessage::V2 => {
-            let mut encoder = ENCODERS_V2.take();
-            let body = encoder.encode_compressed(batch).map(Bytes::copy_from_slice);
-            ENCODERS_V2.give_back(encoder);
-            body
+            ENCODERS_V2.with(|encoder| encoder.encode_compressed(batch).map(Bytes::copy_from_slice))
         }
     }
 }

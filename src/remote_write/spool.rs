@@ -700,16 +700,26 @@ mod tests {
         }
     }
 
+    /// An endpoint's metrics after it queued `samples` (`QueueManager::enqueue`) and spilled
+    /// them to `spool` as `body` when the direct attempt failed; and the record's id.
+    fn spill(spool: &Spool, samples: u32, body: &[u8]) -> (Arc<RemoteWriteMetrics>, u64) {
+        let metrics = Arc::new(RemoteWriteMetrics::default());
+        metrics
+            .samples_pending
+            .fetch_add(i64::from(samples), Ordering::Relaxed);
+        let id = spool
+            .append(&meta(samples), body, &metrics)
+            .expect("append");
+        (metrics, id)
+    }
+
     /// A shard spills a batch before the reader has taken the queue over (the reader task
     /// starts concurrently): those samples are already pending for the endpoint.
     #[test]
     fn samples_spilled_before_the_reader_takes_over_are_counted_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (spool, _) = Spool::open(dir.path(), DiskQueueOptions::default()).expect("open");
-        let metrics = Arc::new(RemoteWriteMetrics::default());
-        // Queued (`QueueManager::enqueue`), then the direct attempt failed: spilled.
-        metrics.samples_pending.fetch_add(3, Ordering::Relaxed);
-        let id = spool.append(&meta(3), b"body", &metrics).expect("append");
+        let (metrics, id) = spill(&spool, 3, b"body");
         spool.take_over(Arc::clone(&metrics)).expect("take over");
         assert_eq!(metrics.pending(), 3);
         assert_eq!(RemoteWriteMetrics::get(&metrics.samples_spilled), 3);
@@ -728,23 +738,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let (spool, _) = Spool::open(dir.path(), DiskQueueOptions::default()).expect("open");
-            let earlier = Arc::new(RemoteWriteMetrics::default());
-            earlier.samples_pending.fetch_add(5, Ordering::Relaxed);
-            spool.append(&meta(5), b"left", &earlier).expect("append");
+            spill(&spool, 5, b"left");
             spool.sync(true).expect("sync");
         }
         let (spool, _) = Spool::open(dir.path(), DiskQueueOptions::default()).expect("reopen");
         assert_eq!(spool.pending_samples(), 5);
-        let first = Arc::new(RemoteWriteMetrics::default());
-        first.samples_pending.fetch_add(2, Ordering::Relaxed);
-        spool.append(&meta(2), b"new", &first).expect("append");
+        let (first, _) = spill(&spool, 2, b"new");
         assert_eq!(first.pending(), 7);
         spool.take_over(Arc::clone(&first)).expect("take over");
         assert_eq!(first.pending(), 7);
         // Another endpoint appends while `first`'s reader runs, then its reader takes over.
-        let next = Arc::new(RemoteWriteMetrics::default());
-        next.samples_pending.fetch_add(4, Ordering::Relaxed);
-        spool.append(&meta(4), b"next", &next).expect("append");
+        let (next, _) = spill(&spool, 4, b"next");
         assert_eq!((first.pending(), next.pending()), (11, 0));
         assert_eq!(RemoteWriteMetrics::get(&next.samples_spilled), 4);
         spool.take_over(Arc::clone(&next)).expect("take over");

@@ -37,21 +37,24 @@ pub struct TargetContext {
     pub encoded_target_labels: EncodedTargetLabels,
 }
 
-/// A target's labels, each encoded as a `TimeSeries.labels` field on first use.
+/// A target's labels, each encoded as a `TimeSeries.labels` field on first use (from the
+/// context's `target_labels`, which do not change after), and their length together.
 #[derive(Default)]
-pub struct EncodedTargetLabels(std::sync::OnceLock<Vec<Vec<u8>>>);
+pub struct EncodedTargetLabels(std::sync::OnceLock<(Vec<Vec<u8>>, usize)>);
 
 impl EncodedTargetLabels {
-    fn get(&self, labels: &Labels) -> &[Vec<u8>] {
+    fn get(&self, labels: &Labels) -> &(Vec<Vec<u8>>, usize) {
         self.0.get_or_init(|| {
-            labels
+            let encoded: Vec<Vec<u8>> = labels
                 .iter()
                 .map(|(name, value)| {
                     let mut encoded = Vec::new();
                     put_label(&mut encoded, name.as_bytes(), value.as_bytes());
                     encoded
                 })
-                .collect()
+                .collect();
+            let len = encoded.iter().map(Vec::len).sum();
+            (encoded, len)
         })
     }
 }
@@ -166,9 +169,10 @@ impl Scratch {
         }
     }
 
-    /// Puts the refs appended so far into `seen`, if they are not there yet.
-    fn fill_seen(&mut self) {
-        if std::mem::take(&mut self.seen_unfilled) {
+    /// Puts the refs appended so far into `seen` if they are not there yet, or all of the
+    /// batch's when `whole_batch` (those appended with their own timestamps too).
+    fn fill_seen(&mut self, whole_batch: bool) {
+        if std::mem::take(&mut self.seen_unfilled) || whole_batch {
             self.seen
                 .extend(self.batch.iter().map(|sample| sample.series));
         }
@@ -419,12 +423,7 @@ fn write_stale_markers(
         }
         if !seen_holds_tracked {
             // A series appended tracked now, by another line, is not stale.
-            scratch.fill_seen();
-            if explicit_tracked {
-                scratch
-                    .seen
-                    .extend(scratch.batch.iter().map(|sample| sample.series));
-            }
+            scratch.fill_seen(explicit_tracked);
             seen_holds_tracked = true;
         }
         if !scratch.seen.insert(series) {
@@ -467,7 +466,7 @@ fn append_body(
     let mut expected = 0;
     // While the lines are the last scrape's in its order, and its refs were distinct, these
     // are too: duplicates are not looked for until a line is not.
-    let mut in_cached_order = cache.refs_distinct && cache.explicit_timestamps.is_empty();
+    let mut in_cached_order = cache.refs_distinct;
     scratch.seen_unfilled = in_cached_order;
     let fail = |message: String, stats: &AppendStats| AppendError {
         message,
@@ -536,19 +535,18 @@ fn append_body(
                         let encoded = encode_labels(&labels);
                         // Derived labels are trusted only where they equal what the full
                         // path gives for these very bytes.
-                        let plain = derive_written_labels(ctx, &parser, raw, scratch)
-                            && scratch.arena[..] == encoded[..];
-                        if !plain {
+                        let derived = if derive_written_labels(ctx, &parser, raw, scratch)
+                            && scratch.arena[..] == encoded[..]
+                        {
+                            Some(LabelSource::Plain)
+                        } else {
                             scratch.arena.clear();
                             derive_labels(ctx, &parsed_labels, scratch);
-                        }
-                        if plain || scratch.arena[..] == encoded[..] {
+                            (scratch.arena[..] == encoded[..]).then_some(LabelSource::Derived)
+                        };
+                        if let Some(source) = derived {
                             derived_now = Some(scratch.split_labels());
-                            if plain {
-                                LabelSource::Plain
-                            } else {
-                                LabelSource::Derived
-                            }
+                            source
                         } else {
                             scratch.arena.clear();
                             match cache.stored.insert(encoded) {
@@ -574,7 +572,7 @@ fn append_body(
         if in_cached_order && (explicit_ts || !matches!(found, Found::Cached(at) if at == position))
         {
             in_cached_order = false;
-            scratch.fill_seen();
+            scratch.fill_seen(false);
         }
         scratch.keys.push(key);
         scratch.states.push(state);
@@ -683,35 +681,29 @@ fn derive_labels(
     merge.finish();
 }
 
-/// [`derive_plain_labels`] from the label pairs the parser found written plainly, if it did
-/// (no second scan of the line), else from the raw bytes.
+/// [`derive_labels`] from the label pairs as a line writes them, when it writes them plainly:
+/// `name` or `name{label="value",...}`, nothing escaped. The pairs are those the parser found
+/// if it read the line so (no second scan), else the line's raw bytes are read here; false
+/// (and the arena left empty) when they are not plain. It neither sorts nor unescapes nor
+/// checks: its labels are trusted only where a cache miss found them equal to the full
+/// path's for the same bytes.
 fn derive_written_labels(
     ctx: &TargetContext,
     parser: &Parser<'_>,
     raw: &[u8],
     scratch: &mut Scratch,
 ) -> bool {
-    let Some(written) = parser.written_pairs() else {
-        return derive_plain_labels(ctx, raw, scratch);
-    };
-    scratch.reserve_labels(
-        encoded_label_bound(b"__name__", written.name) + 2 * raw.len() + target_labels_bound(ctx),
-    );
-    let mut merge = merge_with_target(ctx, &mut scratch.arena);
-    merge.push(b"__name__", written.name);
-    for (pair, name_len) in written.pairs() {
-        merge.push_written(pair, name_len);
+    match parser.written_pairs() {
+        Some(written) => {
+            write_written_labels(ctx, written.name, written.pairs(), raw.len(), scratch);
+            true
+        }
+        None => derive_plain_labels(ctx, raw, scratch),
     }
-    merge.finish();
-    true
 }
 
-/// [`derive_labels`] straight from a line's raw series bytes when they are written plainly:
-/// `name` or `name{label="value",...}`, nothing escaped; false (and the arena left empty)
-/// when they are not. It neither sorts nor unescapes nor checks: its labels are trusted only
-/// where a cache miss found them equal to the full path's for the same bytes.
+/// [`derive_written_labels`] from the raw series bytes alone.
 fn derive_plain_labels(ctx: &TargetContext, raw: &[u8], scratch: &mut Scratch) -> bool {
-    // Label names and values are short: plain loops beat memchr's set-up here.
     let (name, pairs) = match raw.iter().position(|&b| b == b'{') {
         Some(brace) => match raw[brace + 1..].strip_suffix(b"}") {
             Some(pairs) => (&raw[..brace], pairs),
@@ -723,44 +715,67 @@ fn derive_plain_labels(ctx: &TargetContext, raw: &[u8], scratch: &mut Scratch) -
     if name.is_empty() {
         return false;
     }
+    let mut scan = PlainPairs { rest: pairs };
+    write_written_labels(ctx, name, &mut scan, raw.len(), scratch);
+    if !scan.rest.is_empty() {
+        scratch.arena.clear();
+        return false;
+    }
+    true
+}
+
+/// Writes the label set of metric `name` with `pairs` as written (`name="value` and the
+/// length of the name), merged with the target's, for a line `line_len` bytes long.
+fn write_written_labels<'p>(
+    ctx: &TargetContext,
+    name: &[u8],
+    pairs: impl Iterator<Item = (&'p [u8], usize)>,
+    line_len: usize,
+    scratch: &mut Scratch,
+) {
     // Each `l="v",` of the line takes at least 4 bytes besides the name and value, and
     // encodes with at most 16 more: twice the line's length is room enough.
     scratch.reserve_labels(
-        encoded_label_bound(b"__name__", name) + 2 * pairs.len() + target_labels_bound(ctx),
+        encoded_label_bound(b"__name__", name) + 2 * line_len + target_labels_bound(ctx),
     );
     let mut merge = merge_with_target(ctx, &mut scratch.arena);
     merge.push(b"__name__", name);
-    let mut at = 0;
-    while at < pairs.len() {
-        let start = at;
-        while at < pairs.len() && pairs[at] != b'=' {
-            at += 1;
-        }
-        let name_len = at - start;
-        if pairs.get(at + 1) != Some(&b'"') {
-            break;
-        }
-        at += 2;
-        while at < pairs.len() && pairs[at] != b'"' && pairs[at] != b'\\' {
-            at += 1;
-        }
-        if pairs.get(at) != Some(&b'"') {
-            break;
-        }
-        merge.push_written(&pairs[start..at], name_len);
-        at += 1;
-        match pairs.get(at) {
-            Some(b',') => at += 1,
-            None => {}
-            Some(_) => break,
-        }
-    }
-    if at < pairs.len() {
-        merge.out.clear();
-        return false;
+    for (pair, name_len) in pairs {
+        merge.push_written(pair, name_len);
     }
     merge.finish();
-    true
+}
+
+/// The `label="value"` pairs between a line's braces, each as `label="value` with the length
+/// of its name; stops at the first that is not written so, leaving it in `rest`.
+struct PlainPairs<'p> {
+    rest: &'p [u8],
+}
+
+impl<'p> Iterator for PlainPairs<'p> {
+    type Item = (&'p [u8], usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Label names and values are short: plain loops beat memchr's set-up here.
+        let rest = self.rest;
+        let name_len = rest.iter().position(|&b| b == b'=')?;
+        if rest.get(name_len + 1) != Some(&b'"') {
+            return None;
+        }
+        let value_len = rest[name_len + 2..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        let end = name_len + 2 + value_len;
+        if rest[end] != b'"' {
+            return None;
+        }
+        self.rest = match rest.get(end + 1) {
+            Some(b',') => &rest[end + 2..],
+            None => &[],
+            Some(_) => return None,
+        };
+        Some((&rest[..end], name_len))
+    }
 }
 
 /// Room for an encoded label: its bytes and at most 16 more (tags and varint lengths).
@@ -771,11 +786,7 @@ fn encoded_label_bound(name: &[u8], value: &[u8]) -> usize {
 /// Room for the target's encoded labels. A label set is written with room for all of it, so
 /// it is never moved to a new arena chunk half written.
 fn target_labels_bound(ctx: &TargetContext) -> usize {
-    ctx.encoded_target_labels
-        .get(&ctx.target_labels)
-        .iter()
-        .map(Vec::len)
-        .sum()
+    ctx.encoded_target_labels.get(&ctx.target_labels).1
 }
 
 /// Writes exposed labels, pushed in name order, merged with the target's (sorted) into an
@@ -792,7 +803,7 @@ fn merge_with_target<'a>(
     ctx: &'a TargetContext,
     out: &'a mut BytesMut,
 ) -> TargetMerge<'a, impl Iterator<Item = (&'a str, &'a Vec<u8>)>> {
-    let encoded = ctx.encoded_target_labels.get(&ctx.target_labels);
+    let (encoded, _) = ctx.encoded_target_labels.get(&ctx.target_labels);
     TargetMerge {
         target: ctx
             .target_labels

@@ -320,7 +320,9 @@ impl<'a> Parser<'a> {
         let (name_start, name_end) = p.cur.name?;
         let pairs = match p.cur.lbrace {
             None => &[][..],
-            Some(lbrace) if p.pairs_plain && name_end <= lbrace => &p.written_pairs[..],
+            // A name inside the braces is quoted, which the fast path does not read: with
+            // pairs read so, the name is before the brace.
+            Some(_) if p.pairs_plain => &p.written_pairs[..],
             Some(_) => return None,
         };
         Some(WrittenPairs {
