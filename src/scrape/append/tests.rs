@@ -921,3 +921,35 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn labels_kept_for_stale_markers_are_small_and_read_back_exactly() {
+    use crate::generator::{GenOptions, Generator, Shape};
+    let options = GenOptions {
+        shape: Shape::Cadvisor,
+        series: 10_000,
+        ..GenOptions::default()
+    };
+    let generator = Generator::new(&options, 7).unwrap();
+    let mut body = Vec::new();
+    generator.render(std::time::UNIX_EPOCH, &mut body);
+    let body = String::from_utf8(body).unwrap();
+    let mut h = Harness::new(ctx());
+    let (result, first) = h.scrape(&body, NOW);
+    result.unwrap();
+    assert_eq!(first.len(), 10_000);
+    // Kept by column, cAdvisor-like labels take about 3 bytes a series (15 one after another).
+    let per_series = h.cache.records.compressed_len() as f64 / h.cache.len() as f64;
+    assert!(per_series < 5.0, "{per_series} bytes per series");
+    // Every series goes away: each stale marker carries the labels its series was sent with.
+    let (result, stale) = h.scrape("", NOW + 1000);
+    result.unwrap();
+    let sent: Vec<&String> = first.iter().map(|(labels, _, _)| labels).collect();
+    let marked: Vec<&String> = stale.iter().map(|(labels, _, _)| labels).collect();
+    assert_eq!(marked, sent);
+    assert!(
+        stale
+            .iter()
+            .all(|&(_, ts, bits)| ts == NOW + 1000 && bits == STALE_NAN)
+    );
+}
