@@ -12,6 +12,7 @@ pub mod http_client;
 pub mod labels;
 pub mod logging;
 pub mod pool;
+pub mod process;
 pub mod relabel;
 pub mod remote_write;
 pub mod scrape;

@@ -3,6 +3,7 @@ use promshard::cli::{CheckCommand, Cli, Command};
 use promshard::generator::GenError;
 
 fn main() {
+    promshard::process::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check {

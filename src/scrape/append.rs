@@ -122,7 +122,6 @@ pub struct Scratch {
     /// Explicit timestamps this scrape changed, with the value before (rolled back when it
     /// fails).
     timestamps_undo: Vec<(u64, Option<i64>)>,
-    records_buf: Vec<u8>,
 }
 
 /// Scratches are used between a scrape's body and its commit, which do not wait: as many
@@ -298,12 +297,7 @@ pub fn append_scrape(
         ctx.track_timestamps_staleness,
     );
     // The series changed: so may their counts per name (kept or dropped is a series' own).
-    if cache.replace(
-        &scratch.keys,
-        &scratch.states,
-        &scratch.records,
-        &mut scratch.records_buf,
-    ) {
+    if cache.replace(&scratch.keys, &scratch.states, &scratch.records) {
         cache.series_by_metric = count_series_by_metric(body, &scratch.states);
         cache.series_by_metric_changed = true;
     }

@@ -202,7 +202,8 @@ impl LabelRecords {
         self.compressed.len()
     }
 
-    /// Replaces the records with `records`; `buf` is a reusable buffer.
+    /// Replaces the records with `records`. The buffers this takes are freed after: it runs
+    /// rarely, and for a big target they are megabytes.
     ///
     /// Layout before compression: the label names (count, then each as length and bytes);
     /// the shape section (its length, then per record its head and name ids); then one column
@@ -211,7 +212,7 @@ impl LabelRecords {
     /// as is, so every record reads back byte for byte.
     ///
     /// [`put_label`]: crate::remote_write::encode::put_label
-    pub fn rebuild(&mut self, records: &[Bytes], buf: &mut Vec<u8>) {
+    pub fn rebuild(&mut self, records: &[Bytes]) {
         use crate::remote_write::encode::{put_label, put_varint};
         let mut names: Vec<&[u8]> = Vec::new();
         let mut name_ids: HashMap<&[u8], usize> = HashMap::new();
@@ -219,6 +220,7 @@ impl LabelRecords {
         let mut columns: Vec<Vec<u8>> = Vec::new();
         let mut verbatim = Vec::new();
         let mut ids = Vec::new();
+        let mut buf = Vec::new();
         for record in records {
             if record.is_empty() {
                 put_varint(&mut shape, SHAPE_EMPTY);
@@ -228,7 +230,7 @@ impl LabelRecords {
             buf.clear();
             ids.clear();
             for (name, value) in crate::remote_write::encode_v2::LabelPairs::new(record) {
-                put_label(buf, name, value);
+                put_label(&mut buf, name, value);
                 let id = *name_ids.entry(name).or_insert_with(|| {
                     names.push(name);
                     columns.push(Vec::new());
@@ -250,22 +252,22 @@ impl LabelRecords {
             }
         }
         buf.clear();
-        put_varint(buf, names.len() as u64);
+        put_varint(&mut buf, names.len() as u64);
         for name in &names {
-            put_varint(buf, name.len() as u64);
+            put_varint(&mut buf, name.len() as u64);
             buf.extend_from_slice(name);
         }
         for section in std::iter::once(&shape)
             .chain(columns.iter())
             .chain(std::iter::once(&verbatim))
         {
-            put_varint(buf, section.len() as u64);
+            put_varint(&mut buf, section.len() as u64);
             buf.extend_from_slice(section);
         }
         // zstd fails only on allocation failure or an input over its size limit: the records
         // are then lost, and so are stale markers for derived series that go away before the
         // next rebuild.
-        match zstd::bulk::compress(buf, RECORDS_LEVEL) {
+        match zstd::bulk::compress(&buf, RECORDS_LEVEL) {
             Ok(compressed) => {
                 self.compressed = compressed.into_boxed_slice();
                 self.raw_len = buf.len();
@@ -460,16 +462,10 @@ impl SeriesCache {
 
     /// Makes a scrape's series (`keys` and `states`, in body order) the cached ones. When the
     /// series or their order changed, the records are rebuilt from `records` (the labels of
-    /// each, empty for series that do not derive theirs; `buf` is a reusable buffer), stored
+    /// each, empty for series that do not derive theirs), stored
     /// labels no series refers to are freed and timestamps of series gone forgotten. True
     /// when the series or their order changed.
-    pub fn replace(
-        &mut self,
-        keys: &[u64],
-        states: &[SeriesState],
-        records: &[Bytes],
-        buf: &mut Vec<u8>,
-    ) -> bool {
+    pub fn replace(&mut self, keys: &[u64], states: &[SeriesState], records: &[Bytes]) -> bool {
         debug_assert_eq!(keys.len(), states.len());
         if keys == self.keys.as_slice() && self.records.count() as usize == keys.len() {
             self.states.clear();
@@ -479,7 +475,7 @@ impl SeriesCache {
         debug_assert_eq!(keys.len(), records.len());
         self.keys = keys.to_vec();
         self.states = states.to_vec();
-        self.records.rebuild(records, buf);
+        self.records.rebuild(records);
         let mut used = vec![false; self.stored.capacity()];
         for state in states {
             if let LabelSource::Stored(index) = state.labels() {
@@ -626,7 +622,7 @@ mod tests {
         #[test]
         fn records_read_back_byte_for_byte(records in prop::collection::vec(record(), 0..60)) {
             let mut kept = LabelRecords::default();
-            kept.rebuild(&records, &mut Vec::new());
+            kept.rebuild(&records);
             prop_assert_eq!(kept.count() as usize, records.len());
             let open = kept.open();
             for (index, record) in records.iter().enumerate() {
@@ -650,7 +646,7 @@ mod tests {
             Bytes::from(empty_value.clone()),
         ];
         let mut kept = LabelRecords::default();
-        kept.rebuild(&records, &mut Vec::new());
+        kept.rebuild(&records);
         let open = kept.open();
         assert_eq!(open.get(1), Some(long_length.as_ref()));
         assert_eq!(open.get(2), Some(empty_value.as_slice()));
