@@ -136,18 +136,22 @@ impl HttpClient {
     }
 
     /// A GET request with authentication and `http_headers` applied.
-    pub async fn get(&self, url: &str) -> Result<RequestBuilder, String> {
+    pub async fn get(&self, url: impl reqwest::IntoUrl) -> Result<RequestBuilder, String> {
         self.request(Method::GET, url).await
     }
 
     /// A POST request with authentication and `http_headers` applied.
-    pub async fn post(&self, url: &str) -> Result<RequestBuilder, String> {
+    pub async fn post(&self, url: impl reqwest::IntoUrl) -> Result<RequestBuilder, String> {
         self.request(Method::POST, url).await
     }
 
     /// A request with authentication and `http_headers` applied. Secret files are read now;
     /// an OAuth2 token is fetched if none is cached or the cached one expired.
-    pub async fn request(&self, method: Method, url: &str) -> Result<RequestBuilder, String> {
+    pub async fn request(
+        &self,
+        method: Method,
+        url: impl reqwest::IntoUrl,
+    ) -> Result<RequestBuilder, String> {
         let mut headers = HeaderMap::new();
         for (header, name, values) in &self.per_request.headers {
             for v in &values.values {

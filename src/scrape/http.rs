@@ -95,6 +95,8 @@ pub fn give_back_body(mut body: Vec<u8>) {
 pub struct RequestSettings<'a> {
     pub accept: &'a str,
     pub timeout: Duration,
+    /// `timeout` as the `X-Prometheus-Scrape-Timeout-Seconds` header ([`format_seconds`]).
+    pub timeout_header: &'a str,
     pub enable_compression: bool,
     /// Bytes after decompression; 0 means no limit.
     pub body_size_limit: u64,
@@ -103,7 +105,7 @@ pub struct RequestSettings<'a> {
 /// GETs `url` within `settings.timeout` (request and body).
 pub async fn fetch(
     client: &HttpClient,
-    url: &str,
+    url: &reqwest::Url,
     settings: &RequestSettings<'_>,
 ) -> Result<Fetched, FetchError> {
     match tokio::time::timeout(settings.timeout, fetch_inner(client, url, settings)).await {
@@ -114,12 +116,12 @@ pub async fn fetch(
 
 async fn fetch_inner(
     client: &HttpClient,
-    url: &str,
+    url: &reqwest::Url,
     settings: &RequestSettings<'_>,
 ) -> Result<Fetched, FetchError> {
-    let timeout_header = format_seconds(settings.timeout);
+    // A parsed URL is cloned, not parsed again (host names go through IDNA processing).
     let request = client
-        .get(url)
+        .get(url.clone())
         .await
         .map_err(FetchError::Request)?
         .header(reqwest::header::ACCEPT, settings.accept)
@@ -131,7 +133,10 @@ async fn fetch_inner(
                 "identity"
             },
         )
-        .header("X-Prometheus-Scrape-Timeout-Seconds", timeout_header);
+        .header(
+            "X-Prometheus-Scrape-Timeout-Seconds",
+            settings.timeout_header,
+        );
     let mut response = request
         .send()
         .await
@@ -213,7 +218,7 @@ impl Write for BoundedBody {
 }
 
 /// Go's `strconv.FormatFloat(secs, 'f', -1, 64)`: `10`, `0.5`.
-fn format_seconds(duration: Duration) -> String {
+pub fn format_seconds(duration: Duration) -> String {
     let secs = duration.as_secs_f64();
     let text = format!("{secs}");
     text.strip_suffix(".0").map(str::to_string).unwrap_or(text)

@@ -176,6 +176,8 @@ impl Manager {
             let accept: Arc<str> =
                 super::http::accept_header(&job.scrape_protocols, &job.metric_name_escaping_scheme)
                     .into();
+            let timeout_header: Arc<str> =
+                super::http::format_seconds(job.scrape_timeout.into()).into();
             for target in &targets.active {
                 let key = loop_key(&job.job_name, target);
                 if known.contains_key(&key) {
@@ -189,6 +191,9 @@ impl Manager {
                         .map_err(|e| format!("cannot build HTTP client: {e}")),
                     forced_error: targets.target_limit_error.clone(),
                     accept: accept.clone(),
+                    timeout_header: timeout_header.clone(),
+                    url: reqwest::Url::parse(&target.scrape_url)
+                        .map_err(|e| format!("invalid scrape URL {:?}: {e}", target.scrape_url)),
                 });
                 known.insert(
                     key,

@@ -84,6 +84,10 @@ pub struct LoopConfig {
     pub forced_error: Option<String>,
     /// The job's `Accept` header (from its scrape protocols), made once.
     pub accept: Arc<str>,
+    /// The job's `scrape_timeout` as its request header, made once.
+    pub timeout_header: Arc<str>,
+    /// `target.scrape_url` parsed once, or why it does not parse (every scrape fails with it).
+    pub url: Result<reqwest::Url, String>,
 }
 
 /// How a loop ends.
@@ -452,26 +456,27 @@ async fn scrape_once(
     let started_wall = SystemTime::now();
     let job = &config.job;
     // On failure: the error and the `scrape_body_size_bytes` value (-1 when over the limit).
-    let fetched = match (&config.forced_error, &config.client) {
-        (Some(error), _) | (None, Err(error)) => Err((error.clone(), 0)),
-        (None, Ok(client)) => {
+    let fetched = match (&config.forced_error, &config.client, &config.url) {
+        (Some(error), _, _) | (None, Err(error), _) | (None, Ok(_), Err(error)) => {
+            Err((error.clone(), 0))
+        }
+        (None, Ok(client), Ok(url)) => {
             let settings = RequestSettings {
                 accept: &config.accept,
                 timeout: job.scrape_timeout.into(),
+                timeout_header: &config.timeout_header,
                 enable_compression: job.enable_compression,
                 body_size_limit: job.body_size_limit.0,
             };
-            fetch(client, &config.target.scrape_url, &settings)
-                .await
-                .map_err(|e| {
-                    counters.record_fetch_error(&e);
-                    let size = if matches!(e, FetchError::BodyTooLarge(_)) {
-                        -1
-                    } else {
-                        0
-                    };
-                    (e.to_string(), size)
-                })
+            fetch(client, url, &settings).await.map_err(|e| {
+                counters.record_fetch_error(&e);
+                let size = if matches!(e, FetchError::BodyTooLarge(_)) {
+                    -1
+                } else {
+                    0
+                };
+                (e.to_string(), size)
+            })
         }
     };
     let body_size = match &fetched {
