@@ -217,6 +217,11 @@ impl Write for BoundedBody {
     }
 }
 
+/// A target's URL parsed once for all its scrapes; the error names the URL.
+pub fn parse_scrape_url(url: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(url).map_err(|e| format!("invalid scrape URL {url:?}: {e}"))
+}
+
 /// Go's `strconv.FormatFloat(secs, 'f', -1, 64)`: `10`, `0.5`.
 pub fn format_seconds(duration: Duration) -> String {
     let secs = duration.as_secs_f64();
@@ -246,6 +251,17 @@ mod tests {
         assert_eq!(
             accept_header(&[ScrapeProtocol::PrometheusText0_0_4], "x"),
             "text/plain;version=0.0.4;q=0.6,*/*;q=0.5"
+        );
+    }
+
+    #[test]
+    fn an_unparsable_scrape_url_is_named_in_the_error() {
+        let url = parse_scrape_url("http://10.0.0.1:8080/metrics?a=b").unwrap();
+        assert_eq!(url.as_str(), "http://10.0.0.1:8080/metrics?a=b");
+        let error = parse_scrape_url("http://10.0.0.1:99999/metrics").unwrap_err();
+        assert!(
+            error.starts_with("invalid scrape URL \"http://10.0.0.1:99999/metrics\": "),
+            "{error}"
         );
     }
 

@@ -192,8 +192,7 @@ impl Manager {
                     forced_error: targets.target_limit_error.clone(),
                     accept: accept.clone(),
                     timeout_header: timeout_header.clone(),
-                    url: reqwest::Url::parse(&target.scrape_url)
-                        .map_err(|e| format!("invalid scrape URL {:?}: {e}", target.scrape_url)),
+                    url: super::http::parse_scrape_url(&target.scrape_url),
                 });
                 known.insert(
                     key,
