@@ -14,13 +14,15 @@ shape (targets x series per interval).
 
 Needs: nginx (Debian's nginx-light), vmagent (victoria-metrics), prometheus, and a release
 build of promshard (cargo build --release). Results: a Markdown table on stdout and JSON in
---out (default target/e2e/results.json).
+--out (default target/e2e/results.json). Each scraper's own counters of samples dropped or
+failed in the window are reported; any makes the run fail, as shedding load would look cheap.
 """
 
 import argparse
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -168,6 +170,24 @@ def peak_rss_bytes(pid):
     return 0
 
 
+def samples_lost(web_port):
+    """Samples the scraper's own counters say it dropped or failed to send, so far: a
+    scraper that sheds load must not look cheaper for it."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError as error:
+        raise SystemExit(f"cannot read the scraper's /metrics: {error}")
+    lost = 0.0
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if re.search(r"(remote_storage|remotewrite)_.*(dropped|failed)\w*_total$", name):
+            lost += float(line.rsplit(" ", 1)[1])
+    return lost
+
+
 def measure(scraper, args, shape, targets, nginx_port, work, promshard):
     _, series, interval = SHAPES[shape]
     write_url = f"http://127.0.0.1:{nginx_port}/api/v1/write"
@@ -189,6 +209,7 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
         time.sleep(args.warmup)
         if proc.poll() is not None:
             raise SystemExit(f"{scraper} exited: see {run_dir / 'log'}")
+        lost0 = samples_lost(web_port)
         (user0, sys0), t0 = cpu_seconds(proc.pid), time.time()
         rss = []
         while time.time() - t0 < args.window:
@@ -196,6 +217,7 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
             rss.append(rss_bytes(proc.pid))
         (user1, sys1), t1 = cpu_seconds(proc.pid), time.time()
         peak = peak_rss_bytes(proc.pid)
+        lost = samples_lost(web_port) - lost0
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -218,6 +240,7 @@ def measure(scraper, args, shape, targets, nginx_port, work, promshard):
         "system_us_per_sample": round((sys1 - sys0) * 1e6 / samples, 3),
         "steady_rss_mib": round(statistics.median(rss) / 2**20, 1),
         "peak_rss_mib": round(peak / 2**20, 1),
+        "samples_lost": int(lost),
     }
 
 
@@ -269,12 +292,20 @@ def main():
             nginx.wait()
     out = Path(args.out) if args.out else work / "results.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
-    print("| shape | scraper | series | CPU-µs per sample | steady RSS | peak RSS |")
-    print("|---|---|---|---|---|---|")
+    print("| shape | scraper | series | CPU-µs per sample | steady RSS | peak RSS | samples lost |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['shape']} ({r['targets']} × {r['series'] // r['targets']:,} every "
               f"{r['interval_s']} s) | {r['scraper']} | {r['series']:,} | "
-              f"{r['cpu_us_per_sample']} | {r['steady_rss_mib']} MiB | {r['peak_rss_mib']} MiB |")
+              f"{r['cpu_us_per_sample']} | {r['steady_rss_mib']} MiB | {r['peak_rss_mib']} MiB | "
+              f"{r['samples_lost']:,} |")
+    lost = [r for r in results if r["samples_lost"]]
+    for r in lost:
+        print(f"{r['scraper']} on {r['shape']} ({r['series']:,} series) dropped or failed to send "
+              f"{r['samples_lost']:,} samples in the window: its figures do not count",
+              file=sys.stderr)
+    if lost:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

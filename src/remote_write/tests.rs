@@ -432,14 +432,15 @@ fn params(capacity: usize, max_samples_per_send: usize) -> QueueParams {
 #[test]
 fn shard_queue_is_bounded_and_keyed_by_series() {
     let l = labels(&[("__name__", "m")]);
-    // capacity 10, batches of 4: 2 full batches + 1 partial = 12 samples per shard.
+    // capacity 10, batches of 4: 2 full batches + 1 partial = 12 samples per shard, and
+    // for scrapes that find it full 4 x 2 full batches + 1 partial = 36.
     let set = ShardSet::new(2, &params(10, 4), None);
     assert_eq!(set.shard_capacity(), 12);
     // Room is asked once per scrape; one sample per scrape here.
-    let accepted = (0..20)
+    let accepted = (0..50)
         .filter(|&t| set.enqueue(entry(2, &l, t, 0), &set.room()))
         .count();
-    assert_eq!(accepted, 12);
+    assert_eq!(accepted, 36);
     assert_eq!(set.room(), vec![false, true]);
     // The other shard (odd refs) is independent.
     assert!(set.enqueue(entry(3, &l, 0, 0), &set.room()));
@@ -466,6 +467,45 @@ fn a_shard_with_room_takes_the_whole_scrape() {
         .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
         .count();
     assert_eq!(more, 2);
+}
+
+#[test]
+fn scrapes_arriving_together_at_a_full_shard_are_taken_up_to_four_times_its_capacity() {
+    let l = labels(&[("__name__", "m")]);
+    let set = ShardSet::new(1, &params(10, 4), None);
+    // The first scrape of 12 fills the shard to its capacity (3 full batches).
+    let room = set.room();
+    assert_eq!(
+        (0..12)
+            .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
+            .count(),
+        12
+    );
+    // The next two end before the shard's task got to send: no room, taken all the same
+    // up to 8 full batches + 1 partial (36 samples).
+    let room = set.room();
+    assert_eq!(room, vec![false]);
+    assert_eq!(
+        (12..24)
+            .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
+            .count(),
+        12
+    );
+    let room = set.room();
+    assert_eq!(
+        (24..40)
+            .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
+            .count(),
+        12
+    );
+    // A shard that stays behind loses what is beyond.
+    let room = set.room();
+    assert_eq!(
+        (40..44)
+            .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
+            .count(),
+        0
+    );
 }
 
 fn inputs() -> ShardInputs {

@@ -2,7 +2,8 @@
 //! with the target (`honor_labels`), metric relabeling, limits, timestamps and staleness.
 
 use super::cache::{
-    LabelSource, MetadataLine, MetricSeriesCount, PassThrough, SeriesCache, SeriesState, raw_key,
+    LabelSource, MetadataLine, MetricSeriesCount, PassThrough, SeriesCache, SeriesState,
+    SeriesStates, raw_key,
 };
 use super::parse::{Entry, Format, Parser};
 use crate::labels::{Labels, ValidationScheme};
@@ -106,7 +107,7 @@ pub struct Scratch {
     /// This scrape's series in body order: raw hashes, states, and labels (of the derived
     /// ones; empty for the others). They become the cache's when the scrape ends.
     keys: Vec<u64>,
-    states: Vec<SeriesState>,
+    states: SeriesStates,
     records: Vec<Bytes>,
     /// Per cached series (by position): matched by a line of this scrape; appended tracked.
     matched: Vec<bool>,
@@ -281,9 +282,7 @@ pub fn append_scrape(
         scratch.seen.clear();
         scratch.seen_unfilled = false;
         scratch.tracked_now.fill(false);
-        for state in &mut scratch.states {
-            *state = state.with_tracked(false);
-        }
+        scratch.states.clear_tracked();
     }
     cache.refs_distinct = result
         .as_ref()
@@ -311,7 +310,7 @@ pub fn append_scrape(
 /// of `body`), most first, then by name.
 fn count_series_by_metric(
     body: Option<(&[u8], Format)>,
-    states: &[SeriesState],
+    states: &SeriesStates,
 ) -> Vec<MetricSeriesCount> {
     let mut counts: HashMap<Cow<'_, str>, (u32, u32)> = HashMap::new();
     if let Some((bytes, format)) = body {
@@ -374,13 +373,13 @@ fn write_stale_markers(
     } = cache;
     let mut opened = None;
     let mut seen_holds_tracked = false;
-    for (at, (&key, &state)) in keys.iter().zip(states.iter()).enumerate() {
+    for (at, (&key, state)) in keys.iter().zip(states.iter()).enumerate() {
         // Matched at its position, and tracked again if it was: neither stale nor gone.
         if scratch.matched[at] && (scratch.tracked_now[at] || !state.tracked()) {
             continue;
         }
         if scratch.keys_now.is_empty() {
-            for (&now_key, now_state) in scratch.keys.iter().zip(&scratch.states) {
+            for (&now_key, now_state) in scratch.keys.iter().zip(scratch.states.iter()) {
                 *scratch.keys_now.entry(now_key).or_default() |= now_state.tracked();
             }
         }
@@ -511,11 +510,11 @@ fn append_body(
             Found::Cached(at) => {
                 stats.cache_hits += 1;
                 scratch.matched[at] = true;
-                cache.states[at].with_tracked(false)
+                cache.states.get(at).with_tracked(false)
             }
             Found::Earlier(at) => {
                 stats.cache_hits += 1;
-                scratch.states[at].with_tracked(false)
+                scratch.states.get(at).with_tracked(false)
             }
             Found::Missing => {
                 stats.cache_misses += 1;
@@ -627,7 +626,7 @@ fn append_body(
             cache.explicit_timestamps.insert(key, timestamp);
         }
         if !explicit_ts || ctx.track_timestamps_staleness {
-            scratch.states[position] = state.with_tracked(true);
+            scratch.states.set_tracked(position, true);
             if let Found::Cached(at) = found {
                 scratch.tracked_now[at] = true;
             }

@@ -105,6 +105,87 @@ impl SeriesState {
     }
 }
 
+/// The states of a scrape's or the cache's series, by position: one byte each (the label
+/// source's kind and the tracked bit), plus a stored-labels index per series only once some
+/// series keeps stored labels, so a target whose labels all derive pays 1 B a series, not 4.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeriesStates {
+    kinds: Vec<u8>,
+    /// Some series has a stored-labels index other than 0: `stored_index` has one per series.
+    indexed: bool,
+    /// Empty unless `indexed`; else one index per series (0 where unused).
+    stored_index: Vec<u32>,
+}
+
+impl SeriesStates {
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.kinds.clear();
+        self.stored_index.clear();
+        self.indexed = false;
+    }
+
+    pub fn push(&mut self, state: SeriesState) {
+        let index = state.0 >> INDEX_SHIFT;
+        if index != 0 && !self.indexed {
+            self.stored_index.resize(self.kinds.len(), 0);
+            self.indexed = true;
+        }
+        if self.indexed {
+            self.stored_index.push(index);
+        }
+        self.kinds.push((state.0 & ((1 << INDEX_SHIFT) - 1)) as u8);
+    }
+
+    pub fn get(&self, at: usize) -> SeriesState {
+        let kind = u32::from(self.kinds[at]);
+        let index = if self.indexed {
+            self.stored_index[at]
+        } else {
+            0
+        };
+        SeriesState(kind | (index << INDEX_SHIFT))
+    }
+
+    pub fn set_tracked(&mut self, at: usize, tracked: bool) {
+        let kind = &mut self.kinds[at];
+        *kind = if tracked {
+            *kind | TRACKED as u8
+        } else {
+            *kind & !(TRACKED as u8)
+        };
+    }
+
+    pub fn clear_tracked(&mut self) {
+        for kind in &mut self.kinds {
+            *kind &= !(TRACKED as u8);
+        }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = SeriesState> + '_ {
+        (0..self.len()).map(|at| self.get(at))
+    }
+
+    /// Becomes a copy of `other`, reusing this one's buffers.
+    pub fn copy_from(&mut self, other: &SeriesStates) {
+        self.kinds.clone_from(&other.kinds);
+        self.stored_index.clone_from(&other.stored_index);
+        self.indexed = other.indexed;
+    }
+
+    /// Bytes each series takes here: 1, or 5 once some series keeps stored labels.
+    pub fn bytes_per_series(&self) -> usize {
+        1 + if self.indexed { 4 } else { 0 }
+    }
+}
+
 /// Labels kept for series whose labels cannot be derived from the exposed ones (metric
 /// relabeling changed them, or an exposed label clashed with a target label): encoded, in
 /// slots reused after eviction.
@@ -419,7 +500,7 @@ pub struct SeriesCache {
     /// Raw-series hashes of the last scrape (up to its failure point), in body order.
     pub keys: Vec<u64>,
     /// The state of each series of `keys`.
-    pub states: Vec<SeriesState>,
+    pub states: SeriesStates,
     /// Labels of the series that do not derive theirs (see [`LabelSource`]).
     pub stored: StoredLabels,
     /// Labels of the derived series of `keys`, by position, for stale markers.
@@ -455,9 +536,10 @@ impl SeriesCache {
         self.keys.is_empty()
     }
 
-    /// Bytes each cached series takes in the cache itself (its hash and state).
+    /// Bytes each cached series takes in the cache itself (its hash and state) while no
+    /// series keeps stored labels.
     pub const fn series_bytes() -> usize {
-        std::mem::size_of::<u64>() + std::mem::size_of::<SeriesState>()
+        std::mem::size_of::<u64>() + std::mem::size_of::<u8>()
     }
 
     /// Makes a scrape's series (`keys` and `states`, in body order) the cached ones. When the
@@ -465,19 +547,18 @@ impl SeriesCache {
     /// each, empty for series that do not derive theirs), stored
     /// labels no series refers to are freed and timestamps of series gone forgotten. True
     /// when the series or their order changed.
-    pub fn replace(&mut self, keys: &[u64], states: &[SeriesState], records: &[Bytes]) -> bool {
+    pub fn replace(&mut self, keys: &[u64], states: &SeriesStates, records: &[Bytes]) -> bool {
         debug_assert_eq!(keys.len(), states.len());
         if keys == self.keys.as_slice() && self.records.count() as usize == keys.len() {
-            self.states.clear();
-            self.states.extend_from_slice(states);
+            self.states.copy_from(states);
             return false;
         }
         debug_assert_eq!(keys.len(), records.len());
         self.keys = keys.to_vec();
-        self.states = states.to_vec();
+        self.states = states.clone();
         self.records.rebuild(records);
         let mut used = vec![false; self.stored.capacity()];
-        for state in states {
+        for state in states.iter() {
             if let LabelSource::Stored(index) = state.labels() {
                 used[index as usize] = true;
             }
