@@ -495,30 +495,27 @@ impl SampleSink for RemoteWrite {
             // Only remote write 2.0 sends per-series metadata.
             let with_metadata = endpoint.config.protobuf_message == ProtobufMessage::V2;
             let mut relabeled = 0u64;
-            for sample in samples {
+            let entries = samples.iter().filter_map(|sample| {
                 let Some(labels) = endpoint
                     .labels
                     .apply(sample.series, &sample.labels, &mut arena)
                 else {
                     relabeled += 1;
-                    continue;
+                    return None;
                 };
-                queue.enqueue(
-                    &shards,
-                    &room,
-                    Sample {
-                        series: sample.series,
-                        labels,
-                        metadata: if with_metadata {
-                            sample.metadata.clone()
-                        } else {
-                            None
-                        },
-                        timestamp_ms: sample.timestamp_ms,
-                        value_bits: sample.value_bits,
+                Some(Sample {
+                    series: sample.series,
+                    labels,
+                    metadata: if with_metadata {
+                        sample.metadata.clone()
+                    } else {
+                        None
                     },
-                );
-            }
+                    timestamp_ms: sample.timestamp_ms,
+                    value_bits: sample.value_bits,
+                })
+            });
+            queue.enqueue_scrape(&shards, &room, samples.len(), entries);
             if relabeled > 0 {
                 queue.dropped(DropReason::Relabel, relabeled);
             }

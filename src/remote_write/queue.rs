@@ -133,28 +133,50 @@ impl QueueManager {
         self.current.read()
     }
 
-    /// Queues one sample on `shards` (a guard from [`Self::shards`]); `room` is
-    /// [`ShardSet::room`] taken before the scrape's first sample.
-    pub fn enqueue(&self, shards: &ShardSet, room: &[bool], entry: Sample) {
-        let ts = entry.timestamp_ms;
-        if let Some(limit) = self.core.params.sample_age_limit
-            && ts < unix_ms(SystemTime::now()) - limit.as_millis() as i64
-        {
-            self.dropped(DropReason::TooOld, 1);
-            return;
-        }
-        RemoteWriteMetrics::set_max(&self.core.metrics.highest_timestamp_in_ms, ts);
-        // Counted pending before the task can see it, so the gauge never goes below zero.
-        self.core
-            .metrics
+    /// Queues one scrape's samples on `shards` (a guard from [`Self::shards`]); `room` is
+    /// [`ShardSet::room`] taken before the scrape's first sample; `at_most` bounds how many
+    /// `entries` yields (counted pending up front, so the gauge never goes below zero).
+    pub fn enqueue_scrape(
+        &self,
+        shards: &ShardSet,
+        room: &[bool],
+        at_most: usize,
+        entries: impl Iterator<Item = Sample>,
+    ) {
+        let metrics = &self.core.metrics;
+        metrics
             .samples_pending
-            .fetch_add(1, Ordering::Relaxed);
-        if !shards.enqueue(entry, room) {
-            self.core
-                .metrics
+            .fetch_add(at_most as i64, Ordering::Relaxed);
+        let oldest_ok = self
+            .core
+            .params
+            .sample_age_limit
+            .map(|limit| unix_ms(SystemTime::now()) - limit.as_millis() as i64);
+        let (mut yielded, mut too_old, mut highest) = (0usize, 0u64, i64::MIN);
+        let entries = entries.inspect(|_| yielded += 1).filter(|entry| {
+            if oldest_ok.is_some_and(|oldest_ok| entry.timestamp_ms < oldest_ok) {
+                too_old += 1;
+                return false;
+            }
+            highest = highest.max(entry.timestamp_ms);
+            true
+        });
+        let queue_full = shards.enqueue_all(entries, room);
+        debug_assert!(yielded <= at_most);
+        if highest > i64::MIN {
+            RemoteWriteMetrics::set_max(&metrics.highest_timestamp_in_ms, highest);
+        }
+        let not_queued = at_most - yielded.min(at_most) + too_old as usize + queue_full;
+        if not_queued > 0 {
+            metrics
                 .samples_pending
-                .fetch_sub(1, Ordering::Relaxed);
-            self.core.metrics.add_dropped(DropReason::QueueFull, 1);
+                .fetch_sub(not_queued as i64, Ordering::Relaxed);
+        }
+        if too_old > 0 {
+            self.dropped(DropReason::TooOld, too_old);
+        }
+        if queue_full > 0 {
+            metrics.add_dropped(DropReason::QueueFull, queue_full as u64);
         }
     }
 

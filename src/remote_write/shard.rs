@@ -180,32 +180,64 @@ impl ShardSet {
 
     /// Queues `entry` on its series' shard; false when that shard is closed, or full and had
     /// no room when this scrape started (`room`, from [`Self::room`]).
+    #[cfg(test)]
     pub fn enqueue(&self, entry: Sample, room: &[bool]) -> bool {
-        let index = (entry.series % self.shards.len() as u64) as usize;
-        let shard = &self.shards[index];
-        let had_room = room.get(index).copied().unwrap_or(false);
-        let mut state = shard.state.lock();
+        self.enqueue_all(std::iter::once(entry), room) == 0
+    }
+
+    /// Queues one scrape's `entries` in order, each as [`Self::enqueue`] would; returns how
+    /// many were not taken. A shard's lock is held over each run of entries for it (a whole
+    /// scrape with one shard), not taken per sample.
+    pub fn enqueue_all(&self, entries: impl Iterator<Item = Sample>, room: &[bool]) -> usize {
+        let shards = self.shards.len() as u64;
+        let mut rejected = 0;
+        let mut entries = entries.peekable();
+        while let Some(first) = entries.next() {
+            let index = (first.series % shards) as usize;
+            let shard = &self.shards[index];
+            let had_room = room.get(index).copied().unwrap_or(false);
+            let mut published = false;
+            let mut state = shard.state.lock();
+            let mut next = Some(first);
+            while let Some(entry) = next {
+                if !self.push_locked(&mut state, entry, had_room, &mut published) {
+                    rejected += 1;
+                }
+                next = entries.next_if(|e| (e.series % shards) as usize == index);
+            }
+            drop(state);
+            if published {
+                shard.wake.notify_one();
+            }
+        }
+        rejected
+    }
+
+    /// Adds `entry` to a locked shard's partial batch, publishing full ones; false when the
+    /// shard is closed or beyond what it may hold.
+    fn push_locked(
+        &self,
+        state: &mut ShardState,
+        entry: Sample,
+        had_room: bool,
+        published: &mut bool,
+    ) -> bool {
         if state.closing {
             return false;
         }
-        let mut published = false;
         if state.partial.len() >= self.max_batch {
             if state.full.len() >= self.max_burst_full && !had_room {
                 return false;
             }
-            Self::publish(&mut state, self.max_batch);
-            published = true;
+            Self::publish(state, self.max_batch);
+            *published = true;
         }
         state.partial.push(entry);
         if state.partial.len() == self.max_batch
             && (state.full.len() < self.max_burst_full || had_room)
         {
-            Self::publish(&mut state, self.max_batch);
-            published = true;
-        }
-        drop(state);
-        if published {
-            shard.wake.notify_one();
+            Self::publish(state, self.max_batch);
+            *published = true;
         }
         true
     }
@@ -252,6 +284,19 @@ impl ShardSet {
                 run_shard(&core, &set, index).await;
             });
         }
+    }
+
+    /// What shard `index` queues, oldest first.
+    #[cfg(test)]
+    pub fn queued(&self, index: usize) -> Vec<Sample> {
+        let state = self.shards[index].state.lock();
+        state
+            .full
+            .iter()
+            .flatten()
+            .chain(&state.partial)
+            .cloned()
+            .collect()
     }
 
     /// Takes what the shard still queues (for a hard shutdown).

@@ -508,6 +508,31 @@ fn scrapes_arriving_together_at_a_full_shard_are_taken_up_to_four_times_its_capa
     );
 }
 
+#[test]
+fn a_scrape_queued_at_once_keeps_each_shards_order_and_counts_what_is_not_taken() {
+    let l = labels(&[("__name__", "m")]);
+    // 3 shards of capacity 10 in batches of 4 (36 held at most for a scrape without room).
+    let set = ShardSet::new(3, &params(10, 4), None);
+    // Runs of one shard's series and interleaved ones.
+    let series = |t: i64| [3, 3, 4, 5, 3, 4, 4, 4, 5, 3][t as usize % 10];
+    let room = set.room();
+    let scrape = (0..30).map(|t| entry(series(t), &l, t, 0));
+    assert_eq!(set.enqueue_all(scrape, &room), 0);
+    for index in 0..3 {
+        let queued: Vec<i64> = set.queued(index).iter().map(|s| s.timestamp_ms).collect();
+        let expected: Vec<i64> = (0..30).filter(|&t| series(t) % 3 == index as u64).collect();
+        assert_eq!(queued, expected, "shard {index}");
+    }
+    // Shard 0 (series 3) is at 12: the next scrapes find it without room and are taken up to
+    // 36; series 4 and 5 go to shards with room and are all taken.
+    assert_eq!(set.room(), vec![false, false, true]);
+    let room = set.room();
+    let burst = (100..160).map(|t| entry(if t % 2 == 0 { 3 } else { 5 }, &l, t, 0));
+    assert_eq!(set.enqueue_all(burst, &room), 30 - 24);
+    assert_eq!(set.queued(0).len(), 36);
+    assert_eq!(set.queued(2).len(), 6 + 30);
+}
+
 fn inputs() -> ShardInputs {
     ShardInputs {
         current: 4,
