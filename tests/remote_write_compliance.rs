@@ -157,10 +157,12 @@ async fn ordering_under_delays_and_resharding() {
         .collect();
     let start = now_ms();
     for round in 0..rounds {
-        let batch: Vec<_> = (0..series)
+        let mut batch: Vec<_> = (0..series)
             .map(|s| sample(&labelled[s as usize], start + round * 1000, round as f64))
             .collect();
-        rw.append(&batch);
+        // As scrape loops hand them over: taken, not copied.
+        rw.append_owned(&mut batch);
+        assert!(batch.is_empty());
         if round == 10 {
             assert!(rw.reshard(0, 3));
         }

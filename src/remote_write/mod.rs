@@ -100,6 +100,12 @@ pub trait SampleSink: Send + Sync + 'static {
     fn wants_metadata(&self) -> bool;
     /// One committed scrape; each series' samples arrive in timestamp order across calls.
     fn append(&self, samples: &[Sample]);
+    /// [`Self::append`], taking the samples: `samples` is left empty with its capacity. A sink
+    /// that queues them moves them instead of copying.
+    fn append_owned(&self, samples: &mut Vec<Sample>) {
+        self.append(samples);
+        samples.clear();
+    }
     /// The series will get no more samples; anything kept for it may be forgotten.
     fn forget(&self, series: SeriesRef);
 }
@@ -481,45 +487,23 @@ impl SampleSink for RemoteWrite {
 
     fn append(&self, samples: &[Sample]) {
         let state = self.state.read();
-        if state.endpoints.is_empty() || samples.is_empty() {
-            return;
-        }
         // Labels an endpoint makes (external labels added) are written here and shared.
         let mut arena = BytesMut::new();
         for endpoint in &state.endpoints {
-            let queue = &endpoint.queue;
-            queue.samples_in(samples.len() as u64);
-            let shards = queue.shards();
-            // A shard with room now takes this whole scrape (see `shard`'s queue policy).
-            let room = shards.room();
-            // Only remote write 2.0 sends per-series metadata.
-            let with_metadata = endpoint.config.protobuf_message == ProtobufMessage::V2;
-            let mut relabeled = 0u64;
-            let entries = samples.iter().filter_map(|sample| {
-                let Some(labels) = endpoint
-                    .labels
-                    .apply(sample.series, &sample.labels, &mut arena)
-                else {
-                    relabeled += 1;
-                    return None;
-                };
-                Some(Sample {
-                    series: sample.series,
-                    labels,
-                    metadata: if with_metadata {
-                        sample.metadata.clone()
-                    } else {
-                        None
-                    },
-                    timestamp_ms: sample.timestamp_ms,
-                    value_bits: sample.value_bits,
-                })
-            });
-            queue.enqueue_scrape(&shards, &room, samples.len(), entries);
-            if relabeled > 0 {
-                queue.dropped(DropReason::Relabel, relabeled);
-            }
+            endpoint.queue_scrape(samples.len(), samples.iter().cloned(), &mut arena);
         }
+    }
+
+    fn append_owned(&self, samples: &mut Vec<Sample>) {
+        let state = self.state.read();
+        let mut arena = BytesMut::new();
+        if let Some((last, others)) = state.endpoints.split_last() {
+            for endpoint in others {
+                endpoint.queue_scrape(samples.len(), samples.iter().cloned(), &mut arena);
+            }
+            last.queue_scrape(samples.len(), samples.drain(..), &mut arena);
+        }
+        samples.clear();
     }
 
     fn forget(&self, series: SeriesRef) {
@@ -531,7 +515,56 @@ impl SampleSink for RemoteWrite {
     }
 }
 
+impl Endpoint {
+    /// Queues one scrape's `n` samples, with the labels this endpoint sends.
+    fn queue_scrape(&self, n: usize, samples: impl Iterator<Item = Sample>, arena: &mut BytesMut) {
+        if n == 0 {
+            return;
+        }
+        let queue = &self.queue;
+        queue.samples_in(n as u64);
+        let shards = queue.shards();
+        // A shard with room now takes this whole scrape (see `shard`'s queue policy).
+        let room = shards.room();
+        // Only remote write 2.0 sends per-series metadata.
+        let with_metadata = self.config.protobuf_message == ProtobufMessage::V2;
+        let mut relabeled = 0u64;
+        let entries = samples.filter_map(|sample| {
+            let Sample {
+                series,
+                labels,
+                metadata,
+                timestamp_ms,
+                value_bits,
+            } = sample;
+            let Some(labels) = self.labels.apply_owned(series, labels, arena) else {
+                relabeled += 1;
+                return None;
+            };
+            Some(Sample {
+                series,
+                labels,
+                metadata: if with_metadata { metadata } else { None },
+                timestamp_ms,
+                value_bits,
+            })
+        });
+        queue.enqueue_scrape(&shards, &room, n, entries);
+        if relabeled > 0 {
+            queue.dropped(DropReason::Relabel, relabeled);
+        }
+    }
+}
+
 impl LabelPolicy {
+    /// [`Self::apply`] on labels the caller gives up: sent as they are, they are moved.
+    fn apply_owned(&self, series: SeriesRef, labels: Bytes, arena: &mut BytesMut) -> Option<Bytes> {
+        match self {
+            LabelPolicy::AsIs => Some(labels),
+            _ => self.apply(series, &labels, arena),
+        }
+    }
+
     /// The labels this endpoint sends for a sample of `series` carrying `labels`; `None` when
     /// relabeling drops the series. Labels made here are written into `arena`.
     fn apply(&self, series: SeriesRef, labels: &Bytes, arena: &mut BytesMut) -> Option<Bytes> {

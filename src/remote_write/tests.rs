@@ -363,6 +363,14 @@ remote_write:
     assert_eq!(m[0].metrics.dropped(DropReason::Relabel), 1);
     assert_eq!(m[1].metrics.dropped(DropReason::Relabel), 0);
     assert_eq!(RemoteWriteMetrics::get(&m[0].metrics.samples_in), 2);
+    // Taken: every endpoint gets the scrape (the last one the samples themselves).
+    let mut taken = vec![entry(2, &secret, 2, 0), entry(1, &up, 2, 0)];
+    rw.append_owned(&mut taken);
+    assert!(taken.is_empty());
+    assert_eq!(RemoteWriteMetrics::get(&m[0].metrics.samples_in), 4);
+    assert_eq!(RemoteWriteMetrics::get(&m[1].metrics.samples_in), 4);
+    assert_eq!(m[0].metrics.dropped(DropReason::Relabel), 2);
+    assert_eq!(m[1].metrics.dropped(DropReason::Relabel), 0);
     let outcomes = |rw: &RemoteWrite| match &rw.state.read().endpoints[0].labels {
         LabelPolicy::Relabel { outcomes, .. } => outcomes.lock().len(),
         _ => panic!("endpoint a relabels"),

@@ -125,6 +125,9 @@ pub struct Scratch {
     timestamps_undo: Vec<(u64, Option<i64>)>,
 }
 
+/// Entries an index of a pooled scratch keeps room for (about 16 KiB).
+const LARGEST_KEPT_INDEX: usize = 1024;
+
 /// Scratches are used between a scrape's body and its commit, which do not wait: as many
 /// are in use as the runtime has worker threads.
 static SCRATCH_POOL: Pool<Scratch> = Pool::new(8);
@@ -135,10 +138,23 @@ impl Scratch {
         SCRATCH_POOL.take()
     }
 
-    /// Returns this scratch to the pool, emptied but keeping its capacity.
+    /// Returns this scratch to the pool, emptied but keeping the capacity of what every
+    /// scrape uses; the indexes only series that moved, came or went need are freed when
+    /// large, so a target's first scrape does not leave them in every pooled scratch.
     pub fn give_back(mut self) {
         self.batch.clear();
         self.records.clear();
+        for index in [&mut self.cached_index, &mut self.new_index] {
+            if index.capacity() > LARGEST_KEPT_INDEX {
+                *index = HashMap::default();
+            }
+        }
+        if self.keys_now.capacity() > LARGEST_KEPT_INDEX {
+            self.keys_now = HashMap::default();
+        }
+        if self.seen.capacity() > LARGEST_KEPT_INDEX {
+            self.seen = HashSet::default();
+        }
         SCRATCH_POOL.give_back(self);
     }
 

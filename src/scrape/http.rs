@@ -78,7 +78,7 @@ pub struct Fetched {
 
 /// Response bodies are read into these. Few requests read a body at the same moment; when
 /// more do (every target of a new config at once), the buffers beyond these are freed.
-static BODY_BUFFERS: Pool<Vec<u8>> = Pool::new(2);
+static BODY_BUFFERS: Pool<Vec<u8>> = Pool::new(1);
 
 /// A buffer this big once is not kept: one huge target must not hold memory for good.
 const LARGEST_KEPT_BODY: usize = 64 << 20;

@@ -375,7 +375,7 @@ pub async fn run(
                     for series in synthetic.all() {
                         scratch.batch.push(series.sample(stale_ts, STALE_NAN, with_metadata));
                     }
-                    sink.append(&scratch.batch);
+                    sink.append_owned(&mut scratch.batch);
                     scratch.forget_evicted(sink.as_ref());
                     scratch.give_back();
                 }
@@ -556,11 +556,12 @@ async fn scrape_once(
             },
         );
     }
+    let written = if write { scratch.batch.len() } else { 0 };
     if write {
-        sink.append(&scratch.batch);
+        sink.append_owned(&mut scratch.batch);
     }
     scratch.forget_evicted(sink);
-    counters.record_scrape(&result, &stats, if write { scratch.batch.len() } else { 0 });
+    counters.record_scrape(&result, &stats, written);
     std::mem::take(scratch).give_back();
     let mut status = status.lock();
     status.up = Some(result.is_ok());
