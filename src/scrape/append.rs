@@ -109,6 +109,10 @@ pub struct Scratch {
     keys: Vec<u64>,
     states: SeriesStates,
     records: Vec<Bytes>,
+    /// Leading positions whose records are not in `records`: their lines were the cached
+    /// ones in the cached order, whose records the cache holds. Fetched from there only if the
+    /// cached series change (most scrapes keep them all, and so never need the records).
+    records_skipped: usize,
     /// Per cached series (by position): matched by a line of this scrape; appended tracked.
     matched: Vec<bool>,
     tracked_now: Vec<bool>,
@@ -167,6 +171,7 @@ impl Scratch {
         self.keys.clear();
         self.states.clear();
         self.records.clear();
+        self.records_skipped = 0;
         self.matched.clear();
         self.matched.resize(cached, false);
         self.tracked_now.clear();
@@ -191,6 +196,16 @@ impl Scratch {
         if std::mem::take(&mut self.seen_unfilled) || whole_batch {
             self.seen
                 .extend(self.batch.iter().map(|sample| sample.series));
+        }
+    }
+
+    /// Keeps the record of the line at the next position; while the lines are the cached
+    /// ones `in_cached_order`, the cache has it already.
+    fn push_record(&mut self, in_cached_order: bool, record: impl FnOnce() -> Bytes) {
+        if in_cached_order {
+            self.records_skipped += 1;
+        } else {
+            self.records.push(record());
         }
     }
 
@@ -311,6 +326,11 @@ pub fn append_scrape(
         with_metadata,
         ctx.track_timestamps_staleness,
     );
+    if scratch.records_skipped > 0 && !cache.holds_series(&scratch.keys) {
+        // Lines kept the cached order to the end: the records come from the cache.
+        debug_assert!(scratch.records.is_empty());
+        cache.push_records(scratch.records_skipped, &mut scratch.records);
+    }
     // The series changed: so may their counts per name (kept or dropped is a series' own).
     if cache.replace(&scratch.keys, &scratch.states, &scratch.records) {
         cache.series_by_metric = count_series_by_metric(body, &scratch.states);
@@ -477,6 +497,8 @@ fn append_body(
     // are too: duplicates are not looked for until a line is not.
     let mut in_cached_order = cache.refs_distinct;
     scratch.seen_unfilled = in_cached_order;
+    // Records of lines in the cached order are left to the cache only when it has them all.
+    let records_cached = cache.records.count() as usize == cache.len();
     let fail = |message: String, stats: &AppendStats| AppendError {
         message,
         scraped: stats.scraped,
@@ -582,16 +604,18 @@ fn append_body(
         {
             in_cached_order = false;
             scratch.fill_seen(false);
+            cache.push_records(scratch.records_skipped, &mut scratch.records);
+            scratch.records_skipped = 0;
         }
         scratch.keys.push(key);
         scratch.states.push(state);
         let labels = match state.labels() {
             LabelSource::Dropped => {
-                scratch.records.push(Bytes::new());
+                scratch.push_record(in_cached_order && records_cached, Bytes::new);
                 continue;
             }
             LabelSource::Stored(index) => {
-                scratch.records.push(Bytes::new());
+                scratch.push_record(in_cached_order && records_cached, Bytes::new);
                 cache.stored.get(index).clone()
             }
             source @ (LabelSource::Derived | LabelSource::Plain) => {
@@ -610,7 +634,7 @@ fn append_body(
                         scratch.split_labels()
                     }
                 };
-                scratch.records.push(labels.clone());
+                scratch.push_record(in_cached_order && records_cached, || labels.clone());
                 labels
             }
         };

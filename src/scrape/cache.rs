@@ -542,6 +542,29 @@ impl SeriesCache {
         std::mem::size_of::<u64>() + std::mem::size_of::<u8>()
     }
 
+    /// The cached series are `keys`, in this order, with their records: [`Self::replace`]
+    /// with them needs no records.
+    pub fn holds_series(&self, keys: &[u64]) -> bool {
+        keys == self.keys.as_slice() && self.records.count() as usize == keys.len()
+    }
+
+    /// Appends the records of the first `n` cached series (empty for those that do not derive
+    /// their labels) to `out`: those of a scrape whose first `n` lines were these.
+    pub fn push_records(&self, n: usize, out: &mut Vec<Bytes>) {
+        if n == 0 {
+            return;
+        }
+        let open = self.records.open();
+        let all = Bytes::from(open.bytes);
+        for at in 0..n {
+            let record = match open.ranges.get(at) {
+                Some(&(start, end)) => all.slice(start..end),
+                None => Bytes::new(),
+            };
+            out.push(record);
+        }
+    }
+
     /// Makes a scrape's series (`keys` and `states`, in body order) the cached ones. When the
     /// series or their order changed, the records are rebuilt from `records` (the labels of
     /// each, empty for series that do not derive theirs), stored
@@ -549,7 +572,7 @@ impl SeriesCache {
     /// when the series or their order changed.
     pub fn replace(&mut self, keys: &[u64], states: &SeriesStates, records: &[Bytes]) -> bool {
         debug_assert_eq!(keys.len(), states.len());
-        if keys == self.keys.as_slice() && self.records.count() as usize == keys.len() {
+        if self.holds_series(keys) {
             self.states.copy_from(states);
             return false;
         }

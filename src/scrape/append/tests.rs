@@ -449,6 +449,65 @@ fn a_target_whose_labels_all_derive_keeps_a_byte_of_state_a_series() {
     assert_eq!(h.cache.states.bytes_per_series(), 1);
 }
 
+#[test]
+fn lines_in_the_cached_order_leave_their_records_to_the_cache() {
+    let mut h = Harness::new(pool_context());
+    let lines = [
+        "a{x=\"1\"}",
+        "old_c{y=\"z\"}",
+        "drop_me",
+        "e{z=\"2\",b=\"1\"}",
+        "b",
+    ];
+    let body = |lines: &[&str]| -> String { lines.iter().map(|l| format!("{l} 1\n")).collect() };
+    h.scrape(&body(&lines), NOW).0.unwrap();
+    assert_eq!(
+        h.scratch.records_skipped, 0,
+        "a first scrape has no cached order"
+    );
+    h.scrape(&body(&lines), NOW + 1000).0.unwrap();
+    assert_eq!(
+        h.scratch.records_skipped,
+        lines.len(),
+        "the hit path keeps no records"
+    );
+    // The last line goes: at the end of the body, the records of the others come from the
+    // cache; its stale marker carries its labels.
+    let stale = |samples: &[(String, i64, u64)]| -> Vec<String> {
+        let mut stale: Vec<String> = samples
+            .iter()
+            .filter(|s| s.2 == STALE_NAN)
+            .map(|s| s.0.clone())
+            .collect();
+        stale.sort();
+        stale
+    };
+    let (result, samples) = h.scrape(&body(&lines[..4]), NOW + 2000);
+    result.unwrap();
+    assert_eq!(
+        stale(&samples),
+        ["{__name__=\"b\", instance=\"i:1\", job=\"j\"}"]
+    );
+    // A new line after two in order: their records come from the cache mid-body.
+    let (result, samples) = h.scrape(&body(&[lines[0], lines[1], "f_new"]), NOW + 3000);
+    result.unwrap();
+    assert_eq!(
+        stale(&samples),
+        ["{__name__=\"e\", b=\"1\", instance=\"i:1\", job=\"j\", z=\"2\"}"]
+    );
+    // Everything goes: each stale marker has the labels its series was sent with.
+    let (result, samples) = h.scrape("", NOW + 4000);
+    result.unwrap();
+    assert_eq!(
+        stale(&samples),
+        [
+            "{__name__=\"a\", instance=\"i:1\", job=\"j\", x=\"1\"}",
+            "{__name__=\"f_new\", instance=\"i:1\", job=\"j\"}",
+            "{__name__=\"new_c\", instance=\"i:1\", job=\"j\", y=\"z\"}",
+        ]
+    );
+}
+
 /// `(name, scraped, kept)` of every name with series, as published; checked against the
 /// cached series.
 fn series_by_metric(cache: &SeriesCache) -> Vec<(String, u32, u32)> {
