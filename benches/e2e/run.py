@@ -253,6 +253,9 @@ def main():
                         help="comma-separated target counts to measure instead of the shape's")
     parser.add_argument("--warmup", type=float, default=60, help="seconds before measuring")
     parser.add_argument("--window", type=float, default=120, help="seconds measured")
+    parser.add_argument("--settle", type=float, default=20,
+                        help="idle seconds before each scraper starts, so one that just exited "
+                             "(the Prometheus agent frees gigabytes) does not load the next")
     parser.add_argument("--work", default=str(REPO / "target" / "e2e"))
     parser.add_argument("--out", default="")
     parser.add_argument("--promshard", default="")
@@ -284,6 +287,7 @@ def main():
         try:
             for size in sizes:
                 for scraper in args.scrapers.split(","):
+                    time.sleep(args.settle)
                     result = measure(scraper, args, shape, size, nginx_port, work, promshard)
                     print(json.dumps(result), file=sys.stderr)
                     results.append(result)
