@@ -481,39 +481,22 @@ fn a_shard_with_room_takes_the_whole_scrape() {
 fn scrapes_arriving_together_at_a_full_shard_are_taken_up_to_four_times_its_capacity() {
     let l = labels(&[("__name__", "m")]);
     let set = ShardSet::new(1, &params(10, 4), None);
-    // The first scrape of 12 fills the shard to its capacity (3 full batches).
-    let room = set.room();
-    assert_eq!(
-        (0..12)
+    // One scrape of one series, room asked when it starts: how many samples were taken.
+    let scrape = |times: std::ops::Range<i64>| {
+        let room = set.room();
+        times
             .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
-            .count(),
-        12
-    );
+            .count()
+    };
+    // The first scrape of 12 fills the shard to its capacity (3 full batches).
+    assert_eq!(scrape(0..12), 12);
     // The next two end before the shard's task got to send: no room, taken all the same
     // up to 8 full batches + 1 partial (36 samples).
-    let room = set.room();
-    assert_eq!(room, vec![false]);
-    assert_eq!(
-        (12..24)
-            .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
-            .count(),
-        12
-    );
-    let room = set.room();
-    assert_eq!(
-        (24..40)
-            .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
-            .count(),
-        12
-    );
+    assert_eq!(set.room(), vec![false]);
+    assert_eq!(scrape(12..24), 12);
+    assert_eq!(scrape(24..40), 12);
     // A shard that stays behind loses what is beyond.
-    let room = set.room();
-    assert_eq!(
-        (40..44)
-            .filter(|&t| set.enqueue(entry(2, &l, t, 0), &room))
-            .count(),
-        0
-    );
+    assert_eq!(scrape(40..44), 0);
 }
 
 #[test]

@@ -199,10 +199,9 @@ impl Scratch {
         }
     }
 
-    /// Keeps the record of the line at the next position; while the lines are the cached
-    /// ones `in_cached_order`, the cache has it already.
-    fn push_record(&mut self, in_cached_order: bool, record: impl FnOnce() -> Bytes) {
-        if in_cached_order {
+    /// Keeps the record of the line at the next position, unless it is the cache's.
+    fn push_record(&mut self, from_cache: bool, record: impl FnOnce() -> Bytes) {
+        if from_cache {
             self.records_skipped += 1;
         } else {
             self.records.push(record());
@@ -497,8 +496,9 @@ fn append_body(
     // are too: duplicates are not looked for until a line is not.
     let mut in_cached_order = cache.refs_distinct;
     scratch.seen_unfilled = in_cached_order;
-    // Records of lines in the cached order are left to the cache only when it has them all.
-    let records_cached = cache.records.count() as usize == cache.len();
+    // While true, the records of the lines so far are the cache's (they are its lines in its
+    // order, and it has all their records): they are not kept again.
+    let mut records_from_cache = in_cached_order && cache.has_all_records();
     let fail = |message: String, stats: &AppendStats| AppendError {
         message,
         scraped: stats.scraped,
@@ -604,6 +604,7 @@ fn append_body(
         {
             in_cached_order = false;
             scratch.fill_seen(false);
+            records_from_cache = false;
             cache.push_records(scratch.records_skipped, &mut scratch.records);
             scratch.records_skipped = 0;
         }
@@ -611,11 +612,11 @@ fn append_body(
         scratch.states.push(state);
         let labels = match state.labels() {
             LabelSource::Dropped => {
-                scratch.push_record(in_cached_order && records_cached, Bytes::new);
+                scratch.push_record(records_from_cache, Bytes::new);
                 continue;
             }
             LabelSource::Stored(index) => {
-                scratch.push_record(in_cached_order && records_cached, Bytes::new);
+                scratch.push_record(records_from_cache, Bytes::new);
                 cache.stored.get(index).clone()
             }
             source @ (LabelSource::Derived | LabelSource::Plain) => {
@@ -634,7 +635,7 @@ fn append_body(
                         scratch.split_labels()
                     }
                 };
-                scratch.push_record(in_cached_order && records_cached, || labels.clone());
+                scratch.push_record(records_from_cache, || labels.clone());
                 labels
             }
         };

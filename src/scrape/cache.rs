@@ -156,11 +156,7 @@ impl SeriesStates {
 
     pub fn set_tracked(&mut self, at: usize, tracked: bool) {
         let kind = &mut self.kinds[at];
-        *kind = if tracked {
-            *kind | TRACKED as u8
-        } else {
-            *kind & !(TRACKED as u8)
-        };
+        *kind = SeriesState(u32::from(*kind)).with_tracked(tracked).0 as u8;
     }
 
     pub fn clear_tracked(&mut self) {
@@ -545,7 +541,12 @@ impl SeriesCache {
     /// The cached series are `keys`, in this order, with their records: [`Self::replace`]
     /// with them needs no records.
     pub fn holds_series(&self, keys: &[u64]) -> bool {
-        keys == self.keys.as_slice() && self.records.count() as usize == keys.len()
+        keys == self.keys.as_slice() && self.has_all_records()
+    }
+
+    /// Every cached series has its record (compressing them can fail).
+    pub fn has_all_records(&self) -> bool {
+        self.records.count() as usize == self.keys.len()
     }
 
     /// Appends the records of the first `n` cached series (empty for those that do not derive
