@@ -193,7 +193,7 @@ impl ShardSet {
         let mut rejected = 0;
         let mut entries = entries.peekable();
         while let Some(first) = entries.next() {
-            let index = (first.series % shards) as usize;
+            let index = shard_index(first.series, shards);
             let shard = &self.shards[index];
             let had_room = room.get(index).copied().unwrap_or(false);
             let mut published = false;
@@ -203,7 +203,7 @@ impl ShardSet {
                 if !self.push_locked(&mut state, entry, had_room, &mut published) {
                     rejected += 1;
                 }
-                next = entries.next_if(|e| (e.series % shards) as usize == index);
+                next = entries.next_if(|e| shard_index(e.series, shards) == index);
             }
             drop(state);
             if published {
@@ -692,6 +692,16 @@ fn check_written(core: &Core, n: u64, written: Written) -> Option<u64> {
         );
     }
     Some(written.samples.min(n))
+}
+
+/// `series % shards`, without a 64-bit division per sample in the usual case of one shard.
+#[inline]
+fn shard_index(series: u64, shards: u64) -> usize {
+    if shards == 1 {
+        0
+    } else {
+        (series % shards) as usize
+    }
 }
 
 /// Encoders hold buffers the size of the largest request they wrote. A request is encoded

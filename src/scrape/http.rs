@@ -1,11 +1,10 @@
 //! One scrape request: headers as Prometheus sends them, only 200 accepted, gzip decoded
 //! here so `body_size_limit` bounds the decompressed bytes, the timeout covering the body.
 
+use super::gzip::{GzipDecoder, GzipError};
 use crate::config::ScrapeProtocol;
 use crate::http_client::HttpClient;
 use crate::pool::Pool;
-use flate2::write::GzDecoder;
-use std::io::Write;
 use std::time::Duration;
 
 /// The `Accept` header for `protocols` in order (spec §4.2).
@@ -79,6 +78,9 @@ pub struct Fetched {
 /// Response bodies are read into these. Few requests read a body at the same moment; when
 /// more do (every target of a new config at once), the buffers beyond these are freed.
 static BODY_BUFFERS: Pool<Vec<u8>> = Pool::new(1);
+
+/// Inflate state (about 40 KiB each), kept like the body buffers.
+static GZIP_DECODERS: Pool<GzipDecoder> = Pool::new(1);
 
 /// A buffer this big once is not kept: one huge target must not hold memory for good.
 const LARGEST_KEPT_BODY: usize = 64 << 20;
@@ -160,60 +162,43 @@ async fn fetch_inner(
         .get(reqwest::header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes() == b"gzip");
     let limit = settings.body_size_limit;
-    let mut sink = BoundedBody {
-        bytes: BODY_BUFFERS.take(),
-        limit,
-    };
-    let mut gzip = gzipped.then(|| GzDecoder::new(std::mem::take(&mut sink)));
+    let mut body = BODY_BUFFERS.take();
+    let mut gzip = gzipped.then(|| {
+        let mut decoder = GZIP_DECODERS.take();
+        decoder.start(limit);
+        decoder
+    });
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|e| FetchError::Request(crate::http_client::request_error(e)))?
     {
-        let written = match gzip.as_mut() {
-            Some(decoder) => decoder.write_all(&chunk),
-            None => sink.write_all(&chunk),
-        };
-        if let Err(e) = written {
-            return Err(body_error(e, limit));
+        match gzip.as_mut() {
+            Some(decoder) => decoder.write(&chunk, &mut body).map_err(gzip_error)?,
+            None => append_bounded(&mut body, &chunk, limit)?,
         }
     }
-    let body = match gzip {
-        Some(decoder) => decoder.finish().map_err(|e| body_error(e, limit))?.bytes,
-        None => sink.bytes,
-    };
+    if let Some(decoder) = gzip {
+        decoder.finish().map_err(gzip_error)?;
+        GZIP_DECODERS.give_back(decoder);
+    }
     Ok(Fetched { body, content_type })
 }
 
-fn body_error(error: std::io::Error, limit: u64) -> FetchError {
-    if error.kind() == std::io::ErrorKind::FileTooLarge {
-        FetchError::BodyTooLarge(limit)
-    } else {
-        FetchError::Gzip(error.to_string())
+/// Appends an uncompressed chunk, failing once the body reaches `limit` (Prometheus fails
+/// at `>= limit`); 0 is no limit.
+fn append_bounded(body: &mut Vec<u8>, chunk: &[u8], limit: u64) -> Result<(), FetchError> {
+    if limit > 0 && (body.len() + chunk.len()) as u64 >= limit {
+        return Err(FetchError::BodyTooLarge(limit));
     }
+    body.extend_from_slice(chunk);
+    Ok(())
 }
 
-/// Collects bytes and fails once `limit` is reached (Prometheus fails at `>= limit`).
-#[derive(Default)]
-struct BoundedBody {
-    bytes: Vec<u8>,
-    limit: u64,
-}
-
-impl Write for BoundedBody {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.limit > 0 && (self.bytes.len() + data.len()) as u64 >= self.limit {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                "body size limit exceeded",
-            ));
-        }
-        self.bytes.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+fn gzip_error(error: GzipError) -> FetchError {
+    match error {
+        GzipError::BodyTooLarge(limit) => FetchError::BodyTooLarge(limit),
+        e => FetchError::Gzip(e.to_string()),
     }
 }
 
@@ -273,14 +258,15 @@ mod tests {
     }
 
     #[test]
-    fn body_limit_counts_decompressed_bytes() {
-        let mut body = BoundedBody {
-            bytes: Vec::new(),
-            limit: 10,
-        };
-        assert!(body.write_all(b"123456789").is_ok());
-        assert!(body.write_all(b"0").is_err());
-        let mut unlimited = BoundedBody::default();
-        assert!(unlimited.write_all(&[0u8; 100_000]).is_ok());
+    fn the_limit_fails_an_uncompressed_body_of_exactly_its_size() {
+        let mut body = Vec::new();
+        assert_eq!(append_bounded(&mut body, b"123456789", 10), Ok(()));
+        assert_eq!(
+            append_bounded(&mut body, b"0", 10),
+            Err(FetchError::BodyTooLarge(10))
+        );
+        assert_eq!(body, b"123456789");
+        let mut unlimited = Vec::new();
+        assert_eq!(append_bounded(&mut unlimited, &[0u8; 100_000], 0), Ok(()));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod append;
 pub mod cache;
+pub mod gzip;
 pub mod http;
 pub mod manager;
 pub mod parse;
