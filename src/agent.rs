@@ -195,6 +195,15 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         log_config_errors(&e);
         AgentError::Config(e)
     })?;
+    match crate::process::raise_fd_limit() {
+        Ok(limit) if limit.soft > limit.soft_before => tracing::info!(
+            from = limit.soft_before,
+            to = limit.soft,
+            "raised the open files limit (process_max_fds)"
+        ),
+        Ok(limit) => tracing::info!(limit = limit.soft, "open files limit (process_max_fds)"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
     std::fs::create_dir_all(&flags.storage_path).map_err(|source| AgentError::Storage {
         path: flags.storage_path.display().to_string(),
         source,
@@ -220,10 +229,14 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     Telemetry::get().register_remote_write(remote_write.clone());
     let sink: Arc<dyn crate::remote_write::SampleSink> = remote_write.clone();
     let cluster_options = cluster_options(&flags)?;
-    let scrape = Arc::new(crate::scrape::Manager::with_autostart(
-        sink,
-        cluster_options.is_none(),
-    ));
+    let scrape = Arc::new(
+        crate::scrape::Manager::with_autostart(sink, cluster_options.is_none()).with_defaults(
+            crate::scrape::ScrapeDefaults {
+                body_size_limit: flags.scrape_default_body_size_limit.0,
+                label_limit: flags.scrape_default_label_limit,
+            },
+        ),
+    );
     let cluster = match cluster_options {
         Some(options) => {
             let cluster = Cluster::start(options, scrape.clone()).map_err(AgentError::Cluster)?;

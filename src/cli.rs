@@ -218,6 +218,13 @@ pub struct Flags {
     /// How long the series must ask for fewer replicas before scaling down.
     #[arg(long = "shard.scale-down-delay", default_value = "10m", value_parser = PromDuration::parse)]
     pub shard_scale_down_delay: PromDuration,
+    /// Limit on a scrape's decompressed body for jobs that set no `body_size_limit`: a
+    /// compression bomb or an endless body fails the scrape there. 0: no limit.
+    #[arg(long = "scrape.default-body-size-limit", default_value = "256MiB", value_parser = ByteSize::parse)]
+    pub scrape_default_body_size_limit: ByteSize,
+    /// Most labels a series may have for jobs that set no `label_limit`. 0: no limit.
+    #[arg(long = "scrape.default-label-limit", default_value_t = 1000)]
+    pub scrape_default_label_limit: u64,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     pub log_level: LogLevel,
@@ -261,6 +268,14 @@ impl Flags {
             (
                 "storage.remote.flush-deadline".into(),
                 self.remote_flush_deadline.to_string(),
+            ),
+            (
+                "scrape.default-body-size-limit".into(),
+                self.scrape_default_body_size_limit.to_string(),
+            ),
+            (
+                "scrape.default-label-limit".into(),
+                self.scrape_default_label_limit.to_string(),
             ),
             ("cluster.peers".into(), self.cluster_peers.clone()),
             (

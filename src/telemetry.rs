@@ -28,6 +28,8 @@ pub struct JobStateLabels {
 
 pub struct Telemetry {
     registry: Registry,
+    /// `process_*`, as every Prometheus client library exposes them.
+    process: Registry,
     /// Targets found invalid after relabeling, counted at every sync (Prometheus'
     /// `prometheus_target_sync_failed_total`).
     pub target_sync_failed: Family<JobLabels, Counter>,
@@ -374,6 +376,56 @@ impl Collector for SdCollector {
     }
 }
 
+/// The process metrics of Prometheus' client libraries (`process_open_fds`, ...).
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use crate::process;
+        let stat = process::proc_stat().unwrap_or_default();
+        let cpu = ConstCounter::new(stat.cpu_seconds);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let gauges: [(&str, &str, f64); 5] = [
+            (
+                "process_open_fds",
+                "Number of open file descriptors.",
+                process::open_fds().unwrap_or(0) as f64,
+            ),
+            (
+                "process_max_fds",
+                "Maximum number of open file descriptors (the soft limit, raised at start).",
+                process::max_fds().unwrap_or(0) as f64,
+            ),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                stat.resident_bytes as f64,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                stat.virtual_bytes as f64,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                stat.start_time_seconds,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 /// The cluster's view and handoff counters.
 #[derive(Debug)]
 struct ClusterCollector(Arc<OnceLock<Arc<crate::coord::Cluster>>>);
@@ -486,7 +538,11 @@ impl Telemetry {
         registry.register_collector(Box::new(RemoteWriteCollector(remote_write.clone())));
         let cluster = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(ClusterCollector(cluster.clone())));
+        // The standard process metrics keep their names, without the prefix.
+        let mut process = Registry::default();
+        process.register_collector(Box::new(ProcessCollector));
         Telemetry {
+            process,
             cluster,
             sd,
             scrape,
@@ -507,8 +563,12 @@ impl Telemetry {
 
     /// All metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.process))
+            .and_then(|()| encode_eof(&mut out));
+        if encoded.is_err() {
             out.clear();
         }
         out

@@ -73,6 +73,7 @@ pub struct Manager {
     known: Mutex<HashMap<u64, KnownTarget>>,
     /// Alone, every known target is scraped; in a cluster the coordinator starts loops.
     autostart: bool,
+    defaults: super::ScrapeDefaults,
 }
 
 /// Identity of a loop: the job and the target key.
@@ -132,7 +133,14 @@ impl Manager {
             clients: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
             autostart,
+            defaults: super::ScrapeDefaults::default(),
         }
+    }
+
+    /// The bounds for jobs that set none (see [`super::ScrapeDefaults`]).
+    pub fn with_defaults(mut self, defaults: super::ScrapeDefaults) -> Self {
+        self.defaults = defaults;
+        self
     }
 
     pub fn counters(&self) -> Arc<ScrapeCounters> {
@@ -183,6 +191,8 @@ impl Manager {
                 if known.contains_key(&key) {
                     continue;
                 }
+                let (body_size_limit, label_limit) =
+                    self.defaults.apply(job.body_size_limit.0, job.label_limit);
                 let loop_config = Arc::new(LoopConfig {
                     target: target.clone(),
                     job: shared_job.clone(),
@@ -193,6 +203,8 @@ impl Manager {
                     accept: accept.clone(),
                     timeout_header: timeout_header.clone(),
                     url: super::http::parse_scrape_url(&target.scrape_url),
+                    body_size_limit,
+                    label_limit,
                 });
                 known.insert(
                     key,

@@ -16,6 +16,43 @@ pub use scrape_loop::TargetStatus;
 use append::AppendStats;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Bounds applied to jobs that set none (`body_size_limit: 0`, `label_limit: 0`), so that a
+/// hostile or broken target fails its scrape with a clear error instead of taking the memory
+/// of every other target: a compression bomb inflates to the body bound at most, and a series
+/// with thousands of labels is refused. Set by `--scrape.default-body-size-limit` and
+/// `--scrape.default-label-limit`; 0 keeps Prometheus' "no limit".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScrapeDefaults {
+    pub body_size_limit: u64,
+    pub label_limit: u64,
+}
+
+impl ScrapeDefaults {
+    /// 256 MiB: above the largest real expositions (kube-state-metrics of a big cluster is
+    /// tens of MiB); a job that needs more sets its own `body_size_limit`.
+    pub const BODY_SIZE_LIMIT: u64 = 256 << 20;
+    /// Real series have tens of labels.
+    pub const LABEL_LIMIT: u64 = 1000;
+
+    /// What a job with `body_size_limit` and `label_limit` (0: unset) gets.
+    pub fn apply(&self, body_size_limit: u64, label_limit: u64) -> (u64, u64) {
+        let or = |set: u64, default: u64| if set == 0 { default } else { set };
+        (
+            or(body_size_limit, self.body_size_limit),
+            or(label_limit, self.label_limit),
+        )
+    }
+}
+
+impl Default for ScrapeDefaults {
+    fn default() -> Self {
+        ScrapeDefaults {
+            body_size_limit: Self::BODY_SIZE_LIMIT,
+            label_limit: Self::LABEL_LIMIT,
+        }
+    }
+}
+
 /// Counters of all loops, exposed by `crate::telemetry`.
 #[derive(Debug, Default)]
 pub struct ScrapeCounters {

@@ -88,6 +88,9 @@ pub struct LoopConfig {
     pub timeout_header: Arc<str>,
     /// `target.scrape_url` parsed once, or why it does not parse (every scrape fails with it).
     pub url: Result<reqwest::Url, String>,
+    /// The job's `body_size_limit` and `label_limit`, or the defaults where it sets none.
+    pub body_size_limit: u64,
+    pub label_limit: u64,
 }
 
 /// How a loop ends.
@@ -303,7 +306,7 @@ fn context(config: &LoopConfig) -> TargetContext {
         track_timestamps_staleness: job.track_timestamps_staleness,
         metric_relabel_configs: job.metric_relabel_configs.clone(),
         sample_limit: job.sample_limit,
-        label_limit: job.label_limit,
+        label_limit: config.label_limit,
         label_name_length_limit: job.label_name_length_limit,
         label_value_length_limit: job.label_value_length_limit,
         validation: job.metric_name_validation_scheme.scheme(),
@@ -466,7 +469,7 @@ async fn scrape_once(
                 timeout: job.scrape_timeout.into(),
                 timeout_header: &config.timeout_header,
                 enable_compression: job.enable_compression,
-                body_size_limit: job.body_size_limit.0,
+                body_size_limit: config.body_size_limit,
             };
             fetch(client, url, &settings).await.map_err(|e| {
                 counters.record_fetch_error(&e);
@@ -563,6 +566,10 @@ async fn scrape_once(
     scratch.forget_evicted(sink);
     counters.record_scrape(&result, &stats, written);
     std::mem::take(scratch).give_back();
+    if let Err(error) = &result {
+        // As Prometheus logs it ("Scrape failed"), at debug: the error is also on /targets.
+        tracing::debug!(scrape_pool = %job.job_name, target = %config.target.scrape_url, %error, "scrape failed");
+    }
     let mut status = status.lock();
     status.up = Some(result.is_ok());
     status.last_error = result.as_ref().err().cloned().unwrap_or_default();

@@ -222,6 +222,18 @@ pub async fn get_json(
     }
 }
 
+/// GETs `url` and returns its body as text.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
 /// Waits up to 10s for discovery to publish target sets that satisfy `pred`.
 pub async fn wait_for(
     rx: &mut tokio::sync::watch::Receiver<std::sync::Arc<promshard::sd::TargetSets>>,

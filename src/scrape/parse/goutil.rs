@@ -20,11 +20,11 @@ pub(crate) fn float_error_text(e: NumError, token: &[u8]) -> String {
         NumError::Unsupported => "unsupported character in float".to_string(),
         NumError::Syntax => format!(
             "strconv.ParseFloat: parsing {}: invalid syntax",
-            go_quote(token)
+            quote_excerpt(token)
         ),
         NumError::Range => format!(
             "strconv.ParseFloat: parsing {}: value out of range",
-            go_quote(token)
+            quote_excerpt(token)
         ),
     }
 }
@@ -33,11 +33,11 @@ pub(crate) fn int_error_text(e: NumError, token: &[u8]) -> String {
     match e {
         NumError::Range => format!(
             "strconv.ParseInt: parsing {}: value out of range",
-            go_quote(token)
+            quote_excerpt(token)
         ),
         _ => format!(
             "strconv.ParseInt: parsing {}: invalid syntax",
-            go_quote(token)
+            quote_excerpt(token)
         ),
     }
 }
@@ -384,6 +384,23 @@ pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
 }
 
 /// Go's `%q` of a byte slice (`strconv.Quote` semantics).
+/// Most bytes of a target's body an error quotes: a hostile line of megabytes must not
+/// become an error of megabytes, kept in the target's status and shown on every page.
+pub const EXCERPT_BYTES: usize = 512;
+
+/// [`go_quote`] of at most [`EXCERPT_BYTES`] of `b` (cut at a character), saying how long
+/// `b` was when it was cut: what errors about a body quote.
+pub fn quote_excerpt(b: &[u8]) -> String {
+    if b.len() <= EXCERPT_BYTES {
+        return go_quote(b);
+    }
+    let mut cut = EXCERPT_BYTES;
+    while cut > 0 && b[cut] & 0xc0 == 0x80 {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes in all)", go_quote(&b[..cut]), b.len())
+}
+
 pub fn go_quote(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len() + 2);
     out.push('"');
@@ -743,6 +760,16 @@ mod tests {
         assert_eq!(go_quote("ö€".as_bytes()), "\"ö€\"");
         assert_eq!(go_quote("\u{a0}".as_bytes()), r#""\u00a0""#);
         assert_eq!(go_quote(b"\x7f\t"), r#""\x7f\t""#);
+        assert_eq!(quote_excerpt(b"short"), "\"short\"");
+        let long = "é".repeat(1000);
+        let quoted = quote_excerpt(long.as_bytes());
+        assert_eq!(
+            quoted,
+            format!(
+                "\"{}\"... (2000 bytes in all)",
+                "é".repeat(EXCERPT_BYTES / 2)
+            )
+        );
     }
 
     #[test]

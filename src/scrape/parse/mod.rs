@@ -371,7 +371,7 @@ impl<'a> Parser<'a> {
             let name = piece(s, e).ok_or_else(|| {
                 self.error_here(format!(
                     "invalid UTF-8 metric name: {}",
-                    goutil::go_quote(&b[s..e])
+                    goutil::quote_excerpt(&b[s..e])
                 ))
             })?;
             out.push((Cow::Borrowed("__name__"), unescape(name)));
@@ -385,14 +385,14 @@ impl<'a> Parser<'a> {
                 let Some(name) = piece(ns, ne) else {
                     err = Some(format!(
                         "invalid UTF-8 label name: {}",
-                        goutil::go_quote(&b[ns..ne])
+                        goutil::quote_excerpt(&b[ns..ne])
                     ));
                     return;
                 };
                 let Some(value) = piece(vs, ve) else {
                     err = Some(format!(
                         "invalid UTF-8 label value: {}",
-                        goutil::go_quote(&b[vs..ve])
+                        goutil::quote_excerpt(&b[vs..ve])
                     ));
                     return;
                 };
@@ -441,7 +441,7 @@ impl<'a> Parser<'a> {
                 (Ok(n), Ok(v)) => out.push((Cow::Borrowed(n), Cow::Borrowed(v))),
                 _ => {
                     err.get_or_insert_with(|| {
-                        format!("invalid UTF-8 exemplar label: {}", goutil::go_quote(n))
+                        format!("invalid UTF-8 exemplar label: {}", goutil::quote_excerpt(n))
                     });
                 }
             }

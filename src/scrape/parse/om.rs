@@ -4,7 +4,7 @@
 use memchr::{memchr, memchr3};
 
 use super::goutil::{
-    float_error_text, go_f64_to_i64, go_percent_f, go_quote, parse_float, unescape_lval,
+    float_error_text, go_f64_to_i64, go_percent_f, parse_float, quote_excerpt, unescape_lval,
 };
 use super::lex::{LNAME_CONT, LNAME_START, NAME_CONT, NAME_START, OM_VALUE, St, Tok};
 use super::{Cur, Entry, Exemplar, MetricType, NORMAL_NAN};
@@ -391,14 +391,14 @@ impl<'a> OmParser<'a> {
         format!(
             "{}, got {} ({}) while parsing: {}",
             exp,
-            go_quote(&self.b[self.start.min(e)..e]),
-            go_quote(got.name().as_bytes()),
-            go_quote(&self.b[self.pstart.min(e)..e])
+            quote_excerpt(&self.b[self.start.min(e)..e]),
+            quote_excerpt(got.name().as_bytes()),
+            quote_excerpt(&self.b[self.pstart.min(e)..e])
         )
     }
 
     fn while_parsing(&self) -> String {
-        go_quote(&self.b[self.pstart..self.i])
+        quote_excerpt(&self.b[self.pstart..self.i])
     }
 
     pub(crate) fn next_entry(&mut self) -> Res<Option<Entry<'a>>> {
@@ -481,7 +481,7 @@ impl<'a> OmParser<'a> {
                     b"info" => MetricType::Info,
                     b"stateset" => MetricType::StateSet,
                     b"unknown" => MetricType::Unknown,
-                    _ => return Err(format!("invalid metric type {}", go_quote(text))),
+                    _ => return Err(format!("invalid metric type {}", quote_excerpt(text))),
                 };
                 self.mtype = kind;
                 Ok(Entry::Type { metric, kind })
@@ -490,7 +490,7 @@ impl<'a> OmParser<'a> {
                 let Ok(s) = std::str::from_utf8(text) else {
                     return Err(format!(
                         "help text {} is not a valid utf8 string",
-                        go_quote(text)
+                        quote_excerpt(text)
                     ));
                 };
                 Ok(Entry::Help {
@@ -507,8 +507,8 @@ impl<'a> OmParser<'a> {
                 {
                     return Err(format!(
                         "unit {} not a suffix of metric {}",
-                        go_quote(unit),
-                        go_quote(metric)
+                        quote_excerpt(unit),
+                        quote_excerpt(metric)
                     ));
                 }
                 Ok(Entry::Unit { metric, unit })
@@ -519,7 +519,7 @@ impl<'a> OmParser<'a> {
     fn check_value_utf8(&self) -> Res<()> {
         let v = self.buf();
         if !v.is_ascii() && std::str::from_utf8(v).is_err() {
-            return Err(format!("invalid UTF-8 label value: {}", go_quote(v)));
+            return Err(format!("invalid UTF-8 label value: {}", quote_excerpt(v)));
         }
         Ok(())
     }

@@ -7,7 +7,9 @@ use std::borrow::Cow;
 
 use memchr::{memchr, memchr2, memchr3};
 
-use super::goutil::{float_error_text, go_quote, int_error_text, parse_float, parse_int_digits};
+use super::goutil::{
+    float_error_text, int_error_text, parse_float, parse_int_digits, quote_excerpt,
+};
 use super::lex::{LNAME_CONT, LNAME_START, NAME_CONT, NAME_START, St, TEXT_VALUE, Tok, is_ws};
 use super::{Cur, Entry, MetricType, NORMAL_NAN};
 
@@ -397,6 +399,9 @@ impl<'a> TextParser<'a> {
         let n = self.b.len();
         if e <= n {
             Cow::Borrowed(&self.b[a.min(e)..e])
+        } else if n - a.min(n) > super::goutil::EXCERPT_BYTES {
+            // Quoted only in part: the virtual newline would be cut off anyway.
+            Cow::Borrowed(&self.b[a.min(n)..])
         } else {
             let mut v = self.b[a.min(n)..].to_vec();
             v.push(b'\n');
@@ -414,14 +419,14 @@ impl<'a> TextParser<'a> {
         format!(
             "{}, got {} ({}) while parsing: {}",
             exp,
-            go_quote(&self.vslice(self.start, e)),
-            go_quote(got.name().as_bytes()),
-            go_quote(&self.vslice(self.pstart, e))
+            quote_excerpt(&self.vslice(self.start, e)),
+            quote_excerpt(got.name().as_bytes()),
+            quote_excerpt(&self.vslice(self.pstart, e))
         )
     }
 
     fn while_parsing(&self) -> String {
-        go_quote(&self.vslice(self.pstart, self.i))
+        quote_excerpt(&self.vslice(self.pstart, self.i))
     }
 
     /// `PromParser.Next`, with comments skipped. `Ok(None)` at the end.
@@ -499,7 +504,7 @@ impl<'a> TextParser<'a> {
                 b"histogram" => MetricType::Histogram,
                 b"summary" => MetricType::Summary,
                 b"untyped" => MetricType::Unknown,
-                _ => return Err(format!("invalid metric type {}", go_quote(text))),
+                _ => return Err(format!("invalid metric type {}", quote_excerpt(text))),
             };
             self.mtype = kind;
             Entry::Type { metric, kind }
@@ -507,7 +512,7 @@ impl<'a> TextParser<'a> {
             let Ok(s) = std::str::from_utf8(text) else {
                 return Err(format!(
                     "help text {} is not a valid utf8 string",
-                    go_quote(text)
+                    quote_excerpt(text)
                 ));
             };
             Entry::Help {
@@ -525,7 +530,7 @@ impl<'a> TextParser<'a> {
     fn check_value_utf8(&self) -> Res<()> {
         let v = self.buf();
         if !v.is_ascii() && std::str::from_utf8(v).is_err() {
-            return Err(format!("invalid UTF-8 label value: {}", go_quote(v)));
+            return Err(format!("invalid UTF-8 label value: {}", quote_excerpt(v)));
         }
         Ok(())
     }
