@@ -164,17 +164,6 @@ fn config(target: &str, receiver: &str) -> String {
     config
 }
 
-fn peak_rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_hostile_target_fails_its_own_scrape_clearly_in_bounded_memory() {
     let target = common::serve_on_loopback(app()).await;
@@ -271,7 +260,7 @@ async fn each_hostile_target_fails_its_own_scrape_clearly_in_bounded_memory() {
 
     // Nothing kept a body whole: the bomb inflates to 16 MiB at most, not 1 GiB; the long
     // line is 8 MiB. Peak resident memory over all of it:
-    let peak = peak_rss_bytes(process.pid());
+    let peak = common::proc_memory_bytes(process.pid(), "VmHWM");
     assert!(peak < 160 << 20, "peak RSS {} MiB", peak >> 20);
     // Counted by reason: two jobs over the body limit, three timing out, every scrape.
     let exposition = common::get_text(&client, &format!("http://127.0.0.1:{port}/metrics")).await;

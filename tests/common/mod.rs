@@ -222,6 +222,18 @@ pub async fn get_json(
     }
 }
 
+/// A memory figure of process `pid` from `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
+pub fn proc_memory_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    kib * 1024
+}
+
 /// GETs `url` and returns its body as text.
 pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
     client
