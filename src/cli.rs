@@ -220,10 +220,10 @@ pub struct Flags {
     pub shard_scale_down_delay: PromDuration,
     /// Limit on a scrape's decompressed body for jobs that set no `body_size_limit`: a
     /// compression bomb or an endless body fails the scrape there. 0: no limit.
-    #[arg(long = "scrape.default-body-size-limit", default_value = "256MiB", value_parser = ByteSize::parse)]
+    #[arg(long = "scrape.default-body-size-limit", default_value_t = ByteSize(crate::scrape::ScrapeDefaults::BODY_SIZE_LIMIT), value_parser = ByteSize::parse)]
     pub scrape_default_body_size_limit: ByteSize,
     /// Most labels a series may have for jobs that set no `label_limit`. 0: no limit.
-    #[arg(long = "scrape.default-label-limit", default_value_t = 1000)]
+    #[arg(long = "scrape.default-label-limit", default_value_t = crate::scrape::ScrapeDefaults::LABEL_LIMIT)]
     pub scrape_default_label_limit: u64,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]

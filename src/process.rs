@@ -33,22 +33,8 @@ const UNLIMITED_FDS: u64 = 1 << 20;
 /// peer's and every discovery watch is a file: 10,000 targets do not fit the usual soft limit
 /// of 1,024, and a scrape failing with "too many open files" is a gap no operator expects.
 pub fn raise_fd_limit() -> std::io::Result<FdLimit> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let count = |n: libc::rlim_t| {
-        if n == libc::RLIM_INFINITY {
-            UNLIMITED_FDS
-        } else {
-            n
-        }
-    };
-    let (soft_before, hard) = (count(limit.rlim_cur), count(limit.rlim_max));
+    let mut limit = nofile_limit()?;
+    let (soft_before, hard) = (fd_count(limit.rlim_cur), fd_count(limit.rlim_max));
     if soft_before >= hard {
         return Ok(FdLimit {
             soft_before,
@@ -71,18 +57,28 @@ pub fn raise_fd_limit() -> std::io::Result<FdLimit> {
 
 /// The current soft limit on open files.
 pub fn max_fds() -> Option<u64> {
+    nofile_limit().ok().map(|limit| fd_count(limit.rlim_cur))
+}
+
+fn nofile_limit() -> std::io::Result<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the struct it is given.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(
-        if limit.rlim_cur == libc::RLIM_INFINITY {
-            UNLIMITED_FDS
-        } else {
-            limit.rlim_cur
-        },
-    )
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(limit)
+}
+
+/// A limit as a number of files ([`UNLIMITED_FDS`] for "unlimited").
+fn fd_count(limit: libc::rlim_t) -> u64 {
+    if limit == libc::RLIM_INFINITY {
+        UNLIMITED_FDS
+    } else {
+        limit
+    }
 }
 
 /// Files this process has open.

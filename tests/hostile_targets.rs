@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use common::receiver::Receiver;
-use common::{Process, free_port, get_json, promshard_bin};
+use common::free_port;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
@@ -172,16 +172,11 @@ async fn each_hostile_target_fails_its_own_scrape_clearly_in_bounded_memory() {
     let config_path = dir.path().join("promshard.yml");
     std::fs::write(&config_path, config(&target, &receiver.url)).unwrap();
     let port = free_port();
-    let process = Process::spawn(
-        "promshard",
-        promshard_bin(),
-        &[
-            format!("--config.file={}", config_path.display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--storage.path={}", dir.path().join("data").display()),
-            format!("--scrape.default-body-size-limit={DEFAULT_LIMIT}B"),
-        ],
-        &dir.path().join("promshard.log"),
+    let process = common::start_promshard_with(
+        &config_path,
+        dir.path(),
+        port,
+        &[format!("--scrape.default-body-size-limit={DEFAULT_LIMIT}B")],
     );
 
     // Every job's `up` as sent, twice: each case fails every scrape, not only the first.
@@ -222,13 +217,7 @@ async fn each_hostile_target_fails_its_own_scrape_clearly_in_bounded_memory() {
     }
 
     let client = reqwest::Client::new();
-    let targets = get_json(
-        &client,
-        &format!("http://127.0.0.1:{port}/api/v1/targets"),
-        Duration::from_secs(10),
-    )
-    .await;
-    let active = targets["data"]["activeTargets"].as_array().unwrap();
+    let active = common::active_targets(&client, &format!("http://127.0.0.1:{port}")).await;
     for (job, _, error) in CASES {
         let status = active
             .iter()

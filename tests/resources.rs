@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Process, free_port, get_json, promshard_bin};
+use common::{Process, free_port, promshard_bin};
 use std::time::{Duration, Instant};
 
 const TARGETS: usize = 10_000;
@@ -70,16 +70,7 @@ async fn ten_thousand_slow_targets_fit_in_the_raised_open_files_limit() {
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut most_open = 0.0f64;
     let (up, down, errors) = loop {
-        let targets = get_json(
-            &client,
-            &format!("{base}/api/v1/targets"),
-            Duration::from_secs(30),
-        )
-        .await;
-        let active = targets["data"]["activeTargets"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let active = common::active_targets(&client, &base).await;
         let exposition = common::get_text(&client, &format!("{base}/metrics")).await;
         most_open = most_open.max(metric(&exposition, "process_open_fds").unwrap_or(0.0));
         let up = active.iter().filter(|t| t["health"] == "up").count();
@@ -102,13 +93,7 @@ async fn ten_thousand_slow_targets_fit_in_the_raised_open_files_limit() {
     );
     // Another interval: the targets stay up while the connections of two rounds overlap.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let targets = get_json(
-        &client,
-        &format!("{base}/api/v1/targets"),
-        Duration::from_secs(30),
-    )
-    .await;
-    let active = targets["data"]["activeTargets"].as_array().unwrap();
+    let active = common::active_targets(&client, &base).await;
     let failing: Vec<&serde_json::Value> = active
         .iter()
         .filter(|t| t["health"] != "up")

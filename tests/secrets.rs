@@ -7,7 +7,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::receiver::{Receiver, Reply};
-use common::{Process, free_port, promshard_bin};
+use common::{free_port, promshard_bin};
 use std::time::Duration;
 
 const PLANTED: [&str; 12] = [
@@ -139,35 +139,20 @@ async fn planted_secrets_show_on_no_output_surface() {
         assert!(config_text.contains(secret), "{secret} is planted");
     }
     let port = free_port();
-    let log_path = dir.path().join("promshard.log");
-    let process = Process::spawn(
-        "promshard",
-        promshard_bin(),
-        &[
-            format!("--config.file={}", config_path.display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--storage.path={}", dir.path().join("data").display()),
-            "--log.level=debug".into(),
-            // The writes never succeed: shutdown does not wait for them.
-            "--storage.remote.flush-deadline=1s".into(),
-        ],
-        &log_path,
+    let process = common::start_promshard_with(
+        &config_path,
+        dir.path(),
+        port,
+        // The writes never succeed: shutdown does not wait for them.
+        &["--storage.remote.flush-deadline=1s".into()],
     );
+    let log_path = process.log.clone();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     // Until every job has failed scrapes and the writes have failed a few times.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let targets = common::get_json(
-            &client,
-            &format!("{base}/api/v1/targets"),
-            Duration::from_secs(10),
-        )
-        .await;
-        let active = targets["data"]["activeTargets"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let active = common::active_targets(&client, &base).await;
         let failing = active.iter().filter(|t| t["lastError"] != "").count();
         if failing >= 8 && receiver.received().len() >= 6 {
             break;

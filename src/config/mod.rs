@@ -9,7 +9,6 @@ pub mod remote_write;
 pub mod scrape;
 pub mod section;
 pub mod size;
-pub mod web;
 
 pub use duration::PromDuration;
 pub use global::{GlobalConfig, ScrapeProtocol};

@@ -451,8 +451,8 @@ impl OpenRecords {
 }
 
 /// Family name → metadata. Looked up for every HELP/TYPE/UNIT line of every scrape: hashed
-/// with foldhash (randomly seeded, as the names come from targets), SipHash cost 2% of a
-/// node-exporter scrape.
+/// with foldhash (randomly seeded, as the names come from targets); with SipHash the lookups
+/// were 1.8% of a node-exporter profile.
 pub type FamilyMap = HashMap<Box<[u8]>, FamilyMetadata, foldhash::fast::RandomState>;
 
 /// HELP, TYPE and UNIT of one metric family as the target last exposed them.

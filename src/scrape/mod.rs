@@ -53,6 +53,23 @@ impl Default for ScrapeDefaults {
     }
 }
 
+#[cfg(test)]
+mod defaults_tests {
+    use super::ScrapeDefaults;
+
+    #[test]
+    fn a_job_without_a_limit_gets_the_default_and_one_with_its_own_keeps_it() {
+        let defaults = ScrapeDefaults::default();
+        assert_eq!(defaults.apply(0, 0), (256 << 20, 1000));
+        assert_eq!(defaults.apply(1 << 20, 30), (1 << 20, 30));
+        let none = ScrapeDefaults {
+            body_size_limit: 0,
+            label_limit: 0,
+        };
+        assert_eq!(none.apply(0, 0), (0, 0));
+    }
+}
+
 /// Counters of all loops, exposed by `crate::telemetry`.
 #[derive(Debug, Default)]
 pub struct ScrapeCounters {

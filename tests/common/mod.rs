@@ -171,12 +171,18 @@ pub fn promshard_bin() -> &'static str {
 
 /// Starts promshard on a loopback port with `config`.
 pub fn start_promshard(config: &Path, dir: &Path, port: u16) -> Process {
-    let args = vec![
+    start_promshard_with(config, dir, port, &[])
+}
+
+/// [`start_promshard`] with `extra` flags.
+pub fn start_promshard_with(config: &Path, dir: &Path, port: u16, extra: &[String]) -> Process {
+    let mut args = vec![
         format!("--config.file={}", config.display()),
         format!("--web.listen-address=127.0.0.1:{port}"),
         format!("--storage.path={}", dir.join("promshard-data").display()),
         "--log.level=debug".to_string(),
     ];
+    args.extend_from_slice(extra);
     Process::spawn(
         "promshard",
         promshard_bin(),
@@ -232,6 +238,20 @@ pub fn proc_memory_bytes(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
     kib * 1024
+}
+
+/// The `activeTargets` of promshard's `/api/v1/targets` at `base` (`http://host:port`).
+pub async fn active_targets(client: &reqwest::Client, base: &str) -> Vec<serde_json::Value> {
+    let targets = get_json(
+        client,
+        &format!("{base}/api/v1/targets"),
+        Duration::from_secs(30),
+    )
+    .await;
+    targets["data"]["activeTargets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// GETs `url` and returns its body as text.
