@@ -1,6 +1,7 @@
 //! The running process: config, discovery, targets, the web server, reloads and signals.
 
 use crate::cli::Flags;
+use crate::config::peer::{PeerClientConfig, load_peer_client_config};
 use crate::config::{Config, ConfigErrors, load_file};
 use crate::coord::members::{PeerSource, parse_peers, split_host_port};
 use crate::coord::{Cluster, ClusterOptions};
@@ -38,6 +39,8 @@ pub enum AgentError {
     Serve(std::io::Error),
     #[error("cluster: {0}")]
     Cluster(String),
+    #[error("--web.config.file {path}: {message}")]
+    WebConfig { path: String, message: String },
 }
 
 /// Discovered groups of every job, by job name.
@@ -110,7 +113,7 @@ fn hostname() -> String {
 }
 
 /// Cluster settings from the flags; `None` without `--cluster.peers`.
-fn cluster_options(flags: &Flags) -> Result<Option<ClusterOptions>, AgentError> {
+fn cluster_options(flags: &Flags, serves_tls: bool) -> Result<Option<ClusterOptions>, AgentError> {
     let peers = parse_peers(&flags.cluster_peers).map_err(AgentError::Cluster)?;
     if peers.is_empty() {
         return Ok(None);
@@ -142,6 +145,11 @@ fn cluster_options(flags: &Flags) -> Result<Option<ClusterOptions>, AgentError> 
             }
         }
     }
+    let peer_client = match &flags.cluster_peer_config_file {
+        None => PeerClientConfig::default_for(serves_tls),
+        Some(file) => load_peer_client_config(file, serves_tls)
+            .map_err(|e| AgentError::Cluster(e.to_string()))?,
+    };
     if flags.cluster_replication_factor == 0 {
         return Err(AgentError::Cluster(
             "--cluster.replication-factor must be at least 1".into(),
@@ -168,6 +176,7 @@ fn cluster_options(flags: &Flags) -> Result<Option<ClusterOptions>, AgentError> 
         max_replicas: flags.shard_max_replicas,
         statefulset: (!flags.shard_statefulset.is_empty()).then(|| flags.shard_statefulset.clone()),
         scale_down_delay: flags.shard_scale_down_delay.0,
+        peer_client,
     }))
 }
 
@@ -204,6 +213,17 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         Ok(limit) => tracing::info!(limit = limit.soft, "open files limit (process_max_fds)"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
     }
+    let web_access =
+        match &flags.web_config_file {
+            None => None,
+            Some(file) => Some(web::access::WebAccess::open(file).map_err(|message| {
+                AgentError::WebConfig {
+                    path: file.display().to_string(),
+                    message,
+                }
+            })?),
+        };
+    let serves_tls = web_access.as_ref().is_some_and(|a| a.serves_tls());
     std::fs::create_dir_all(&flags.storage_path).map_err(|source| AgentError::Storage {
         path: flags.storage_path.display().to_string(),
         source,
@@ -228,7 +248,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
     );
     Telemetry::get().register_remote_write(remote_write.clone());
     let sink: Arc<dyn crate::remote_write::SampleSink> = remote_write.clone();
-    let cluster_options = cluster_options(&flags)?;
+    let cluster_options = cluster_options(&flags, serves_tls)?;
     let scrape = Arc::new(
         crate::scrape::Manager::with_autostart(sink, cluster_options.is_none()).with_defaults(
             crate::scrape::ScrapeDefaults {
@@ -283,7 +303,7 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
         remote_write.clone(),
     ));
 
-    tracing::info!(address = %flags.web_listen_address, config = %flags.config_file.display(), "promshard started");
+    tracing::info!(address = %flags.web_listen_address, config = %flags.config_file.display(), tls = serves_tls, "promshard started");
     state.set_ready(true);
     // The web server keeps serving through a graceful leave: peers probe us and ask for
     // handoffs until it is over.
@@ -295,10 +315,29 @@ pub async fn run(flags: Flags) -> Result<(), AgentError> {
             cluster.leave().await;
         }
     };
-    axum::serve(listener, web::app(state.clone()))
-        .with_graceful_shutdown(leave)
-        .await
-        .map_err(AgentError::Serve)?;
+    let app = match &web_access {
+        Some(access) => web::access::protect(web::app(state.clone()), access.clone()),
+        None => web::app(state.clone()),
+    };
+    match web_access.filter(|access| access.serves_tls()) {
+        Some(access) => {
+            let listener = web::access::TlsListener::new(listener, access).map_err(|source| {
+                AgentError::Listen {
+                    address: flags.web_listen_address.clone(),
+                    source,
+                }
+            })?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(leave)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(leave)
+                .await
+        }
+    }
+    .map_err(AgentError::Serve)?;
     state.set_ready(false);
     state.scrape.stop_all();
     remote_write.shutdown().await;

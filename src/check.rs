@@ -1,8 +1,8 @@
-//! `promshard check config FILE...`, like `promtool check config`.
+//! `promshard check config FILE...` and `check web-config FILE...`, like `promtool check`.
 
 use crate::config::{Config, load_file};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One line summing up a valid config.
 pub fn summary(config: &Config) -> String {
@@ -22,21 +22,48 @@ pub fn summary(config: &Config) -> String {
 
 /// Checks every file; writes a line per file (and each error) and returns the exit code.
 pub fn check_config(files: &[PathBuf], out: &mut impl Write, err: &mut impl Write) -> i32 {
+    check_each(files, out, err, |file| {
+        load_file(file)
+            .map(|config| summary(&config))
+            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
+    })
+}
+
+/// Checks web config files (`--web.config.file`) as promshard would serve them: the TLS
+/// files are read and the certificate and key must match.
+pub fn check_web_config(files: &[PathBuf], out: &mut impl Write, err: &mut impl Write) -> i32 {
+    check_each(files, out, err, |file| {
+        let config = crate::config::web::load_web_config(file).map_err(|e| vec![e.to_string()])?;
+        crate::web::access::WebAccess::open(file).map_err(|e| vec![e])?;
+        Ok(format!(
+            "TLS {}, {} basic-auth user(s), {} response header(s)",
+            if config.tls_server_config.is_some() {
+                "on"
+            } else {
+                "off"
+            },
+            config.basic_auth_users.len(),
+            config.http_server_config.headers.len()
+        ))
+    })
+}
+
+fn check_each(
+    files: &[PathBuf],
+    out: &mut impl Write,
+    err: &mut impl Write,
+    check: impl Fn(&Path) -> Result<String, Vec<String>>,
+) -> i32 {
     let mut code = 0;
     for file in files {
-        match load_file(file) {
-            Ok(config) => {
-                let _ = writeln!(out, "{}: SUCCESS: {}", file.display(), summary(&config));
+        match check(file) {
+            Ok(summary) => {
+                let _ = writeln!(out, "{}: SUCCESS: {summary}", file.display());
             }
             Err(errors) => {
                 code = 1;
-                let _ = writeln!(
-                    err,
-                    "{}: FAILED: {} error(s)",
-                    file.display(),
-                    errors.0.len()
-                );
-                for error in &errors.0 {
+                let _ = writeln!(err, "{}: FAILED: {} error(s)", file.display(), errors.len());
+                for error in &errors {
                     let _ = writeln!(err, "  {error}");
                 }
             }

@@ -42,6 +42,11 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check --web.config.file files, TLS files included; exit 1 with the error otherwise.
+    WebConfig {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `promshard gen`: flags named like an exporter's.
@@ -146,6 +151,11 @@ pub struct Flags {
     /// Address to listen on for the web interface, API and peer API.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub web_listen_address: String,
+    /// Prometheus' web configuration file (tls_server_config, basic_auth_users with bcrypt
+    /// hashes, http_server_config headers) for the pages, APIs and peer API. Read again when
+    /// it or its TLS files change.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
     /// Base path for the remote-write queue and other local state.
     #[arg(long = "storage.path", default_value = "data/")]
     pub storage_path: PathBuf,
@@ -169,6 +179,11 @@ pub struct Flags {
     /// this replica scrapes every target.
     #[arg(long = "cluster.peers", default_value = "")]
     pub cluster_peers: String,
+    /// How to reach peers behind their --web.config.file: `scheme` (default https when this
+    /// replica serves TLS) and Prometheus http_config fields (basic_auth, authorization,
+    /// tls_config, ...).
+    #[arg(long = "cluster.peer-config.file")]
+    pub cluster_peer_config_file: Option<PathBuf>,
     /// This replica's member id as peers list it (`host:port`); default: the web listen
     /// address (which must then name a host, not 0.0.0.0); with `--cluster.peers=kubernetes`,
     /// the pod name ($POD_NAME, else the host name).
@@ -233,6 +248,13 @@ pub struct Flags {
     pub log_format: LogFormat,
 }
 
+/// An optional file flag as `/api/v1/status/flags` shows it ("" when unset).
+fn display_path(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
 impl Flags {
     /// Every flag with its value, as `/api/v1/status/flags` reports them.
     pub fn as_map(&self) -> BTreeMap<String, String> {
@@ -249,6 +271,10 @@ impl Flags {
         BTreeMap::from([
             ("config.file".into(), self.config_file.display().to_string()),
             ("web.listen-address".into(), self.web_listen_address.clone()),
+            (
+                "web.config.file".into(),
+                display_path(&self.web_config_file),
+            ),
             (
                 "storage.path".into(),
                 self.storage_path.display().to_string(),
@@ -278,6 +304,10 @@ impl Flags {
                 self.scrape_default_label_limit.to_string(),
             ),
             ("cluster.peers".into(), self.cluster_peers.clone()),
+            (
+                "cluster.peer-config.file".into(),
+                display_path(&self.cluster_peer_config_file),
+            ),
             (
                 "cluster.advertise-address".into(),
                 self.cluster_advertise_address.clone(),

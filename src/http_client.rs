@@ -554,19 +554,20 @@ fn apply_tls(
     Ok(builder.tls_backend_preconfigured(config))
 }
 
-fn protocol_versions(
-    tls: &TlsConfig,
+/// The TLS versions rustls may use within `min..=max`; `section` names the setting in errors.
+pub(crate) fn protocol_versions(
+    min: Option<TlsVersion>,
+    max: Option<TlsVersion>,
+    section: &str,
 ) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
-    if let Some(max) = tls.max_version
+    if let Some(max) = max
         && max < TlsVersion::TLS12
     {
         return Err(format!(
-            "tls_config.max_version {max:?} is not supported: only TLS 1.2 and TLS 1.3 are"
+            "{section}.max_version {max:?} is not supported: only TLS 1.2 and TLS 1.3 are"
         ));
     }
-    let allow = |v: TlsVersion| {
-        tls.min_version.is_none_or(|min| v >= min) && tls.max_version.is_none_or(|max| v <= max)
-    };
+    let allow = |v: TlsVersion| min.is_none_or(|min| v >= min) && max.is_none_or(|max| v <= max);
     let mut versions = Vec::new();
     if allow(TlsVersion::TLS13) {
         versions.push(&rustls::version::TLS13);
@@ -575,7 +576,9 @@ fn protocol_versions(
         versions.push(&rustls::version::TLS12);
     }
     if versions.is_empty() {
-        return Err("tls_config: min_version and max_version leave no TLS version".into());
+        return Err(format!(
+            "{section}: min_version and max_version leave no TLS version"
+        ));
     }
     Ok(versions)
 }
@@ -583,7 +586,7 @@ fn protocol_versions(
 /// The rustls configuration for a `tls_config`, with ALPN set for HTTP/2 or HTTP/1.1 only.
 fn rustls_config(tls: &TlsConfig, http2: bool) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let versions = protocol_versions(tls)?;
+    let versions = protocol_versions(tls.min_version, tls.max_version, "tls_config")?;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_config: {e}"))?;
@@ -659,7 +662,7 @@ fn rustls_config(tls: &TlsConfig, http2: bool) -> Result<rustls::ClientConfig, S
     Ok(config)
 }
 
-fn read_file(path: &Path, what: &str) -> Result<String, String> {
+pub(crate) fn read_file(path: &Path, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map_err(|e| format!("unable to read {what} file {}: {e}", path.display()))
 }
@@ -672,7 +675,7 @@ fn ca_pem(tls: &TlsConfig) -> Result<Option<String>, String> {
     }
 }
 
-fn parse_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn parse_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("unable to parse {what} PEM: {e}"))?;
@@ -783,16 +786,30 @@ mod tests {
     #[test]
     fn versions() {
         let mut tls = TlsConfig::default();
-        assert_eq!(protocol_versions(&tls).unwrap().len(), 2);
+        assert_eq!(
+            protocol_versions(tls.min_version, tls.max_version, "tls_config")
+                .unwrap()
+                .len(),
+            2
+        );
         tls.min_version = Some(TlsVersion::TLS13);
-        assert_eq!(protocol_versions(&tls).unwrap().len(), 1);
+        assert_eq!(
+            protocol_versions(tls.min_version, tls.max_version, "tls_config")
+                .unwrap()
+                .len(),
+            1
+        );
         tls.min_version = Some(TlsVersion::TLS10);
         tls.max_version = Some(TlsVersion::TLS12);
-        let v = protocol_versions(&tls).unwrap();
+        let v = protocol_versions(tls.min_version, tls.max_version, "tls_config").unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].version, rustls::ProtocolVersion::TLSv1_2);
         tls.max_version = Some(TlsVersion::TLS11);
-        assert!(protocol_versions(&tls).unwrap_err().contains("max_version"));
+        assert!(
+            protocol_versions(tls.min_version, tls.max_version, "tls_config")
+                .unwrap_err()
+                .contains("max_version")
+        );
     }
 
     #[test]

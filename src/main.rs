@@ -6,15 +6,16 @@ fn main() {
     promshard::process::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Check {
-            what: CheckCommand::Config { files },
-        }) => {
-            let code = promshard::check::check_config(
+        Some(Command::Check { what }) => {
+            let (check, files): (fn(&_, &mut _, &mut _) -> i32, _) = match what {
+                CheckCommand::Config { files } => (promshard::check::check_config, files),
+                CheckCommand::WebConfig { files } => (promshard::check::check_web_config, files),
+            };
+            std::process::exit(check(
                 &files,
                 &mut std::io::stdout(),
                 &mut std::io::stderr(),
-            );
-            std::process::exit(code);
+            ));
         }
         Some(Command::Gen(args)) => {
             // Flags that are wrong together exit 2 like the ones clap rejects alone.

@@ -286,3 +286,68 @@ async fn invalid_targets_are_counted_on_metrics() {
     );
     server.check_running().unwrap();
 }
+
+/// `check web-config` reads the file as the server would, TLS files included; the server
+/// refuses to start on a web config that does not load.
+#[test]
+fn check_web_config_and_a_web_config_that_does_not_load_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bcrypt hash of "alice-password" made with glibc's crypt (libxcrypt).
+    let good = write(
+        dir.path(),
+        "web.yml",
+        "basic_auth_users:\n  alice: $2b$10$XF/pPhi1f6SwdP5gwR6J3ORKy06KfmI0YbTEVQL5XNNqimHSL/Lxy\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n",
+    );
+    let plaintext = write(
+        dir.path(),
+        "plaintext.yml",
+        "basic_auth_users:\n  bob: hunter2\n",
+    );
+    let no_cert = write(
+        dir.path(),
+        "tls.yml",
+        "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n",
+    );
+    let output = Command::new(promshard_bin())
+        .args(["check", "web-config"])
+        .args([&good, &plaintext, &no_cert])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains("web.yml: SUCCESS: TLS off, 1 basic-auth user(s), 1 response header(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("plaintext.yml: FAILED")
+            && stderr.contains("the password of \"bob\" is not a bcrypt hash"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(
+        stderr.contains("tls.yml: FAILED") && stderr.contains("missing.crt"),
+        "{stderr}"
+    );
+
+    let config = write(dir.path(), "prometheus.yml", GOOD);
+    let output = Command::new(promshard_bin())
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.config.file={}", plaintext.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("--web.config.file")
+            && log.contains("plaintext.yml")
+            && !log.contains("hunter2"),
+        "{log}"
+    );
+}

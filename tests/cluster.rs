@@ -96,6 +96,9 @@ struct Replicas {
     /// More flags and environment for every replica.
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
+    /// How the test reaches the replicas' APIs (`http`, or `https` with its client).
+    scheme: &'static str,
+    client: reqwest::Client,
 }
 
 impl Replicas {
@@ -115,7 +118,28 @@ impl Replicas {
             not_members: BTreeSet::new(),
             extra_args: Vec::new(),
             extra_env: Vec::new(),
+            scheme: "http",
+            client: reqwest::Client::new(),
         }
+    }
+
+    /// `path` on replica `i`'s API.
+    fn url(&self, i: usize, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.address(i))
+    }
+
+    /// A sample of replica `i`'s `/metrics` (0 when absent).
+    async fn metric(&self, i: usize, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url(i, "/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        metric_value(&text, name)
     }
 
     fn address(&self, i: usize) -> &str {
@@ -194,12 +218,11 @@ impl Replicas {
     /// Each running replica's loops: loop key → how it scrapes (`write`, `shadow`, ...), and
     /// whether each replica's loops are exactly the targets it owns in its own view.
     async fn scraping(&self) -> (BTreeMap<usize, BTreeMap<String, String>>, bool) {
-        let client = reqwest::Client::new();
         let mut all = BTreeMap::new();
         let mut as_owned = true;
         for &i in self.running.keys() {
-            let url = format!("http://{}/api/v1/cluster/targets", self.address(i));
-            let Ok(response) = client.get(&url).send().await else {
+            let url = self.url(i, "/api/v1/cluster/targets");
+            let Ok(response) = self.client.get(&url).send().await else {
                 as_owned = false;
                 continue;
             };
@@ -234,13 +257,12 @@ impl Replicas {
     /// `replication_factor` times.
     async fn wait_steady(&mut self, targets: usize, timeout: Duration) {
         let start = Instant::now();
-        let client = reqwest::Client::new();
         loop {
             self.check_running();
             let mut views_agree = true;
             for &i in self.running.keys() {
-                let url = format!("http://{}/api/v1/cluster/state", self.address(i));
-                let members = match client.get(&url).send().await {
+                let url = self.url(i, "/api/v1/cluster/state");
+                let members = match self.client.get(&url).send().await {
                     Ok(response) => response
                         .json::<Value>()
                         .await
@@ -308,15 +330,8 @@ fn write_kubeconfig(dir: &Path, url: &str) -> PathBuf {
     path
 }
 
-/// `n` targets that each serve `series` constant gauges `metric{series="k"}`.
-/// A sample of promshard's `/metrics` at `address` (0 when absent).
-async fn self_metric(address: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
+/// The value of the unlabelled sample `name` in an exposition (0 when absent).
+fn metric_value(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
@@ -368,9 +383,9 @@ async fn three_replicas_share_sixty_targets() {
             );
         }
         for i in 0..3 {
-            let members = self_metric(replicas.address(i), "promshard_cluster_members").await;
+            let members = replicas.metric(i, "promshard_cluster_members").await;
             assert_eq!(members, 3.0, "replica {i}");
-            let owned = self_metric(replicas.address(i), "promshard_cluster_owned_targets").await;
+            let owned = replicas.metric(i, "promshard_cluster_owned_targets").await;
             assert!(owned > 0.0, "replica {i} owns nothing");
         }
     }
@@ -402,16 +417,12 @@ async fn scale_out_and_in_without_gaps_or_rejections() {
     let taken = with_four.get(&3).map_or(0, BTreeMap::len);
     assert!(taken > 0, "the fourth replica took no targets");
     // Every target it took was handed over by its scraper, none by timeout.
-    let confirmed = self_metric(
-        replicas.address(3),
-        "promshard_cluster_handoffs_confirmed_total",
-    )
-    .await;
-    let timed_out = self_metric(
-        replicas.address(3),
-        "promshard_cluster_handoffs_timed_out_total",
-    )
-    .await;
+    let confirmed = replicas
+        .metric(3, "promshard_cluster_handoffs_confirmed_total")
+        .await;
+    let timed_out = replicas
+        .metric(3, "promshard_cluster_handoffs_timed_out_total")
+        .await;
     assert_eq!((confirmed, timed_out), (taken as f64, 0.0));
     tokio::time::sleep(Duration::from_secs(4)).await;
 
@@ -597,16 +608,12 @@ async fn kubernetes_members_not_ready_endpoint_hands_over() {
     let window_end = now_ms() - 3 * INTERVAL_MS;
     tokio::time::sleep(Duration::from_secs(2)).await;
     replicas.check_running();
-    let confirmed = self_metric(
-        replicas.address(0),
-        "promshard_cluster_handoffs_confirmed_total",
-    )
-    .await
-        + self_metric(
-            replicas.address(2),
-            "promshard_cluster_handoffs_confirmed_total",
-        )
-        .await;
+    let confirmed = replicas
+        .metric(0, "promshard_cluster_handoffs_confirmed_total")
+        .await
+        + replicas
+            .metric(2, "promshard_cluster_handoffs_confirmed_total")
+            .await;
     assert!(confirmed >= 1.0, "no handoff confirmed");
     check_no_gaps(&receiver, window_start, window_end, 30 * 7);
 }
@@ -741,7 +748,9 @@ async fn seed_walk_through_scales_to_three() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let desired = self_metric(replicas.address(0), "promshard_cluster_desired_replicas").await;
+    let desired = replicas
+        .metric(0, "promshard_cluster_desired_replicas")
+        .await;
     assert_eq!(desired, 3.0);
     // Each target's series are published after and before metric relabeling.
     let start = Instant::now();
@@ -943,4 +952,180 @@ async fn scale_down_five_to_three_drains_without_gaps() {
         window_end,
         (6 * (SERIES + 5)) as usize,
     );
+}
+
+/// Issue 11: replicas behind `--web.config.file` (TLS with client certificates restricted to
+/// one name, and basic auth) reach each other with `--cluster.peer-config.file`: probes agree
+/// on the members, a joining replica's handoffs are released over TLS, and the peer API
+/// refuses a client without a certificate or without credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_talk_over_tls_with_client_certificates_and_credentials() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let targets = start_targets(8).await;
+    let config = write_config(dir.path(), &targets, None);
+    let mut replicas = Replicas::new(dir.path(), config, 2, 1);
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let issue = |names: Vec<String>| {
+        let key = KeyPair::generate().expect("key");
+        let cert = CertificateParams::new(names)
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    };
+    // One server certificate for the StatefulSet, naming every replica's address.
+    let hosts = replicas
+        .peers
+        .iter()
+        .map(|p| p.rsplit_once(':').expect("host:port").0.to_string())
+        .collect();
+    let (server_cert, server_key) = issue(hosts);
+    let (peer_cert, peer_key) = issue(vec!["peer.promshard".to_string()]);
+    let (stranger_cert, stranger_key) = issue(vec!["stranger.example".to_string()]);
+    for (name, text) in [
+        ("ca.crt", ca.pem()),
+        ("server.crt", server_cert),
+        ("server.key", server_key),
+        ("peer.crt", peer_cert.clone()),
+        ("peer.key", peer_key.clone()),
+        ("peer-password", "peer-password\n".to_string()),
+        // Made with glibc's crypt (libxcrypt): crypt.crypt("peer-password",
+        // crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)).
+        (
+            "web.yml",
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans: [peer.promshard]\nbasic_auth_users:\n  peer: $2b$10$Dz/R1orHM6CZAXe2c0kAdeOs3eLSy6MDVkPU4mUIPWEcLkmEzdU7a\n".to_string(),
+        ),
+        (
+            "peers.yml",
+            "tls_config:\n  ca_file: ca.crt\n  cert_file: peer.crt\n  key_file: peer.key\nbasic_auth:\n  username: peer\n  password_file: peer-password\n".to_string(),
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), text).expect("write PKI file");
+    }
+    replicas.extra_args = vec![
+        format!("--web.config.file={}", dir.path().join("web.yml").display()),
+        format!(
+            "--cluster.peer-config.file={}",
+            dir.path().join("peers.yml").display()
+        ),
+    ];
+    let ca_cert = reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("CA PEM");
+    let client_with = |identity: Option<(&str, &str)>, password: Option<&str>| {
+        let mut builder = reqwest::Client::builder().tls_certs_only([ca_cert.clone()]);
+        if let Some((cert, key)) = identity {
+            let pem = format!("{cert}{key}");
+            builder =
+                builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
+        }
+        if let Some(password) = password {
+            let mut headers = reqwest::header::HeaderMap::new();
+            let value = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("peer:{password}"),
+            );
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Basic {value}").parse().expect("header"),
+            );
+            builder = builder.default_headers(headers);
+        }
+        builder.build().expect("client")
+    };
+    replicas.scheme = "https";
+    replicas.client = client_with(Some((&peer_cert, &peer_key)), Some("peer-password"));
+
+    replicas.start(0);
+    replicas
+        .wait_steady(targets.len(), Duration::from_secs(40))
+        .await;
+    replicas.start(1);
+    replicas
+        .wait_steady(targets.len(), Duration::from_secs(40))
+        .await;
+    let released = replicas
+        .metric(0, "promshard_cluster_handoffs_released_total")
+        .await;
+    let confirmed = replicas
+        .metric(1, "promshard_cluster_handoffs_confirmed_total")
+        .await;
+    assert!(
+        released > 0.0 && released == confirmed,
+        "replica 0 released {released} targets, replica 1 had {confirmed} confirmed\n{}",
+        replicas.handoff_log_lines()
+    );
+    for (i, process) in &replicas.running {
+        let log = process.log_text();
+        assert!(
+            !log.contains("handoff request failed") && !log.contains("TLS handshake failed"),
+            "replica {i}:\n{log}"
+        );
+    }
+
+    // The peer API is closed to a client without credentials, with a certificate of a name
+    // not allowed, or without a certificate.
+    let state = replicas.url(0, "/api/v1/cluster/state");
+    let no_password = client_with(Some((&peer_cert, &peer_key)), None);
+    for path in [
+        "/api/v1/cluster/state",
+        "/api/v1/cluster/targets",
+        "/",
+        "/targets",
+        "/api/v1/targets",
+        "/api/v1/status/config",
+        "/metrics",
+        "/-/healthy",
+        "/-/ready",
+    ] {
+        let url = replicas.url(0, path);
+        let response = no_password
+            .get(&url)
+            .send()
+            .await
+            .expect("GET without credentials");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::UNAUTHORIZED,
+            "{url}"
+        );
+        assert_eq!(response.headers()["www-authenticate"], "Basic", "{url}");
+    }
+    let response = no_password
+        .post(replicas.url(0, "/-/reload"))
+        .send()
+        .await
+        .expect("POST without credentials");
+    assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let wrong_password = client_with(Some((&peer_cert, &peer_key)), Some("guess"));
+    let response = wrong_password
+        .get(&state)
+        .send()
+        .await
+        .expect("GET with a wrong password");
+    assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
+    for client in [
+        client_with(Some((&stranger_cert, &stranger_key)), Some("peer-password")),
+        client_with(None, Some("peer-password")),
+    ] {
+        assert!(client.get(&state).send().await.is_err(), "{state} answered");
+    }
+    let plain = format!("http://{}/api/v1/cluster/state", replicas.address(0));
+    assert!(reqwest::get(&plain).await.is_err(), "{plain} answered");
+
+    // A graceful leave hands the targets back over the same TLS.
+    replicas.terminate(1);
+    replicas
+        .wait_steady(targets.len(), Duration::from_secs(40))
+        .await;
 }

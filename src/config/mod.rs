@@ -4,11 +4,13 @@
 pub mod duration;
 pub mod global;
 pub mod http;
+pub mod peer;
 pub mod quote;
 pub mod remote_write;
 pub mod scrape;
 pub mod section;
 pub mod size;
+pub mod web;
 
 pub use duration::PromDuration;
 pub use global::{GlobalConfig, ScrapeProtocol};
@@ -75,6 +77,18 @@ impl std::error::Error for ConfigError {}
 /// All errors of one load: the main file's in file order, then those of included files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// One error about `file` as a whole.
+    pub fn of_file(file: &Path, message: String) -> ConfigErrors {
+        ConfigErrors(vec![ConfigError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message,
+        }])
+    }
+}
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

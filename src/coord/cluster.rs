@@ -66,6 +66,8 @@ pub struct ClusterOptions {
     pub max_replicas: u32,
     pub statefulset: Option<String>,
     pub scale_down_delay: Duration,
+    /// How peers' APIs are reached: scheme, TLS and credentials.
+    pub peer_client: crate::config::peer::PeerClientConfig,
 }
 
 /// `GET /api/v1/cluster/state`: what a peer probe learns.
@@ -226,7 +228,7 @@ struct State {
 pub struct Cluster {
     options: ClusterOptions,
     scrape: Arc<Manager>,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
     state: Mutex<State>,
     leaving: AtomicBool,
     pub metrics: ClusterMetrics,
@@ -247,12 +249,11 @@ impl std::fmt::Debug for Cluster {
 impl Cluster {
     /// Starts resolving, probing and reconciling in the background.
     pub fn start(options: ClusterOptions, scrape: Arc<Manager>) -> Result<Arc<Cluster>, String> {
-        let client = reqwest::Client::builder()
-            .timeout(options.probe_timeout)
-            .connect_timeout(options.probe_timeout)
-            .user_agent(concat!("promshard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the peer HTTP client: {e}"))?;
+        let client = crate::http_client::build(
+            &options.peer_client.http,
+            concat!("promshard/", env!("CARGO_PKG_VERSION")),
+        )
+        .map_err(|e| format!("cannot build the peer HTTP client: {e}"))?;
         let ring = Arc::new(Ring::new([options.advertise.clone()]));
         let (ring_tx, _) = watch::channel(ring.clone());
         let cluster = Arc::new_cyclic(|me| Cluster {
@@ -632,17 +633,28 @@ impl Cluster {
         id: &str,
         path: &str,
     ) -> Result<T, String> {
-        let address = self.address_of(id);
+        let url = self.peer_url(id, path);
         let response = self
             .client
-            .get(format!("http://{address}{path}"))
+            .get(url)
+            .await?
+            .timeout(self.options.probe_timeout)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::http_client::request_error)?;
         if !response.status().is_success() {
             return Err(format!("{path}: HTTP {}", response.status()));
         }
         response.json().await.map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// `path` on member `id`'s API.
+    fn peer_url(&self, id: &str, path: &str) -> String {
+        format!(
+            "{}://{}{path}",
+            self.options.peer_client.scheme,
+            self.address_of(id)
+        )
     }
 
     /// Where member `id` is reached (its id, unless its source says otherwise).
@@ -987,17 +999,17 @@ impl Cluster {
         let scrape = self.scrape.clone();
         let wait = self.handoff_wait(interval_ms);
         let me = self.me.clone();
-        let from_address = self.address_of(&from);
+        let url = self.peer_url(&from, "/api/v1/cluster/handoff");
         tokio::spawn(async move {
-            let url = format!("http://{from_address}/api/v1/cluster/handoff");
             let answer = async {
                 let response = client
                     .post(&url)
+                    .await?
                     .timeout(wait)
                     .json(&request)
                     .send()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::http_client::request_error)?;
                 if !response.status().is_success() {
                     return Err(format!("HTTP {}", response.status()));
                 }

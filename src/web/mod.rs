@@ -1,6 +1,7 @@
 //! The HTTP server: Prometheus-shaped JSON APIs, the pages (each with its JSON twin),
 //! health, readiness and reload.
 
+pub mod access;
 mod api;
 mod pages;
 mod series;
