@@ -139,7 +139,7 @@ impl Replicas {
             .text()
             .await
             .expect("metrics text");
-        metric_value(&text, name)
+        common::metric_value(&text, name).unwrap_or(0.0)
     }
 
     fn address(&self, i: usize) -> &str {
@@ -328,13 +328,6 @@ fn write_kubeconfig(dir: &Path, url: &str) -> PathBuf {
     )
     .expect("write kubeconfig");
     path
-}
-
-/// The value of the unlabelled sample `name` in an exposition (0 when absent).
-fn metric_value(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// Acceptance 1: with 3 replicas the owned target sets are disjoint and cover all 60 targets;

@@ -1,7 +1,8 @@
 //! Secrets planted in every secret field of a running config (inline and in `*_file`s, URL
 //! passwords) never show on any output surface: the log at debug level, every web page and
 //! API answer, the errors of failing scrapes, discovery and remote writes, a refused reload,
-//! and `promshard check config`.
+//! and `promshard check config`; nor do the web config's password hashes and the peer
+//! client's password (`check web-config`, peer probes that fail).
 
 mod common;
 
@@ -109,8 +110,15 @@ remote_write:
     )
 }
 
+/// The peer client's password (`--cluster.peer-config.file`) and the bcrypt hash of the web
+/// user's password (`--web.config.file`; made with glibc's crypt from "alice-password").
+const ACCESS_SECRETS: [&str; 2] = [
+    "PLANTED-peer-password-13",
+    "$2b$10$XF/pPhi1f6SwdP5gwR6J3ORKy06KfmI0YbTEVQL5XNNqimHSL/Lxy",
+];
+
 fn assert_no_secret(surface: &str, text: &str) {
-    for secret in PLANTED {
+    for secret in PLANTED.iter().chain(&ACCESS_SECRETS) {
         assert!(
             !text.contains(secret),
             "{surface} shows {secret}:\n{}",
@@ -138,16 +146,54 @@ async fn planted_secrets_show_on_no_output_surface() {
     for secret in PLANTED.iter().filter(|s| !s.contains("file")) {
         assert!(config_text.contains(secret), "{secret} is planted");
     }
+    let web_config = dir.path().join("web.yml");
+    std::fs::write(
+        &web_config,
+        format!("basic_auth_users:\n  alice: '{}'\n", ACCESS_SECRETS[1]),
+    )
+    .unwrap();
+    let peer_config = dir.path().join("peers.yml");
+    std::fs::write(
+        &peer_config,
+        format!(
+            "basic_auth:\n  username: alice\n  password: {}\n",
+            ACCESS_SECRETS[0]
+        ),
+    )
+    .unwrap();
     let port = free_port();
     let process = common::start_promshard_with(
         &config_path,
         dir.path(),
         port,
-        // The writes never succeed: shutdown does not wait for them.
-        &["--storage.remote.flush-deadline=1s".into()],
+        &[
+            // The writes never succeed: shutdown does not wait for them.
+            "--storage.remote.flush-deadline=1s".into(),
+            format!("--web.config.file={}", web_config.display()),
+            // A cluster of this replica and one that never answers: the peer client's
+            // credentials go out with every probe, and its failures are logged.
+            format!("--cluster.peers=127.0.0.1:{port},127.0.0.1:{}", free_port()),
+            format!("--cluster.peer-config.file={}", peer_config.display()),
+        ],
     );
     let log_path = process.log.clone();
-    let client = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "alice:alice-password"
+            )
+        )
+        .parse()
+        .unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     // Until every job has failed scrapes and the writes have failed a few times.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -169,6 +215,8 @@ async fn planted_secrets_show_on_no_output_surface() {
         "/",
         "/targets",
         "/cluster",
+        "/api/v1/cluster",
+        "/api/v1/cluster/state",
         "/service-discovery",
         "/cardinality",
         "/config",
@@ -211,9 +259,13 @@ async fn planted_secrets_show_on_no_output_surface() {
 
     // `promshard check config` on the same broken file and on the good one.
     std::fs::write(dir.path().join("good.yml"), &config_text).unwrap();
-    for file in [&config_path, &dir.path().join("good.yml")] {
+    for (check, file) in [
+        ("config", &config_path),
+        ("config", &dir.path().join("good.yml")),
+        ("web-config", &web_config),
+    ] {
         let out = std::process::Command::new(promshard_bin())
-            .args(["check", "config"])
+            .args(["check", check])
             .arg(file)
             .output()
             .unwrap();

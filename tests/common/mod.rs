@@ -254,6 +254,14 @@ pub async fn active_targets(client: &reqwest::Client, base: &str) -> Vec<serde_j
         .unwrap_or_default()
 }
 
+/// The value of the unlabelled sample `name` in an exposition.
+pub fn metric_value(exposition: &str, name: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse().ok()
+    })
+}
+
 /// GETs `url` and returns its body as text.
 pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
     client
