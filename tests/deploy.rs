@@ -73,6 +73,7 @@ fn variants() -> Vec<(&'static str, Json)> {
                 "service": {"type": "NodePort"},
                 "remoteWrite": {"url": "https://receive.example.com/api/v1/receive"},
                 "serviceMonitor": {"enabled": true, "interval": "15s"},
+                "webConfig": {"secretName": "promshard-web", "tls": true, "probeAuthorization": "Basic cHJvYmU6c2VjcmV0"},
             }),
         ),
     ]
@@ -690,6 +691,41 @@ fn chart_variants_render_with_the_facts_that_matter() {
         "ghcr.io/promshard/promshard:0.1.1"
     );
     assert_eq!(pod["imagePullSecrets"][0]["name"], "registry");
+    // The web config: both files from the Secret, probes over HTTPS with the probe's
+    // credentials.
+    assert_eq!(
+        flag(&args, "--web.config.file"),
+        Some("/etc/promshard-web/web.yml")
+    );
+    assert_eq!(
+        flag(&args, "--cluster.peer-config.file"),
+        Some("/etc/promshard-web/peers.yml")
+    );
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "web-config")
+        .expect("the web config volume");
+    assert_eq!(volume["secret"]["secretName"], "promshard-web");
+    assert!(
+        pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "web-config"
+                && m["mountPath"] == "/etc/promshard-web"
+                && m["readOnly"] == true)
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let get = &pod["containers"][0][probe]["httpGet"];
+        assert_eq!(get["scheme"], "HTTPS", "{probe}");
+        assert_eq!(
+            get["httpHeaders"],
+            json!([{"name": "Authorization", "value": "Basic cHJvYmU6c2VjcmV0"}]),
+            "{probe}"
+        );
+    }
     assert_eq!(pod["tolerations"][0]["effect"], "NoSchedule");
     assert!(pod["affinity"]["podAntiAffinity"].is_null());
     assert_eq!(
