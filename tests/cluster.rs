@@ -953,44 +953,28 @@ async fn scale_down_five_to_three_drains_without_gaps() {
 /// refuses a client without a certificate or without credentials.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_talk_over_tls_with_client_certificates_and_credentials() {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
-    };
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let targets = start_targets(8).await;
     let config = write_config(dir.path(), &targets, None);
     let mut replicas = Replicas::new(dir.path(), config, 2, 1);
 
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca =
-        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
-    let issue = |names: Vec<String>| {
-        let key = KeyPair::generate().expect("key");
-        let cert = CertificateParams::new(names)
-            .expect("params")
-            .signed_by(&key, &ca)
-            .expect("certificate");
-        (cert.pem(), key.serialize_pem())
-    };
+    let ca = common::pki::TestCa::new();
     // One server certificate for the StatefulSet, naming every replica's address.
-    let hosts = replicas
+    let hosts: Vec<&str> = replicas
         .peers
         .iter()
-        .map(|p| p.rsplit_once(':').expect("host:port").0.to_string())
+        .map(|p| p.rsplit_once(':').expect("host:port").0)
         .collect();
-    let (server_cert, server_key) = issue(hosts);
-    let (peer_cert, peer_key) = issue(vec!["peer.promshard".to_string()]);
-    let (stranger_cert, stranger_key) = issue(vec!["stranger.example".to_string()]);
+    let server = ca.issue(&hosts);
+    let peer = ca.issue(&["peer.promshard"]);
+    let (peer_cert, peer_key) = (peer.cert_pem, peer.key_pem);
+    let stranger = ca.issue(&["stranger.example"]);
+    let (stranger_cert, stranger_key) = (stranger.cert_pem, stranger.key_pem);
     for (name, text) in [
         ("ca.crt", ca.pem()),
-        ("server.crt", server_cert),
-        ("server.key", server_key),
+        ("server.crt", server.cert_pem),
+        ("server.key", server.key_pem),
         ("peer.crt", peer_cert.clone()),
         ("peer.key", peer_key.clone()),
         ("peer-password", "peer-password\n".to_string()),

@@ -3,8 +3,9 @@
 
 use promshard::config::http::{HttpClientConfig, Secret, TlsConfig, TlsVersion};
 use promshard::http_client;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+mod common;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,33 +20,15 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server_cert = CertificateParams::new(vec!["sd.test".to_string()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let client_cert = CertificateParams::new(vec!["client".to_string()])
-        .unwrap()
-        .signed_by(&client_key, &ca)
-        .unwrap();
+    let ca = common::pki::TestCa::new();
+    let server = ca.issue(&["sd.test"]);
+    let client = ca.issue(&["client"]);
     Pki {
         ca_pem: ca.pem(),
-        ca_der: ca.der().clone(),
-        server: (
-            server_cert.der().clone(),
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-        ),
-        client_cert_pem: client_cert.pem(),
-        client_key_pem: client_key.serialize_pem(),
+        ca_der: ca.der(),
+        server: (server.cert_der, server.key_der),
+        client_cert_pem: client.cert_pem,
+        client_key_pem: client.key_pem,
     }
 }
 

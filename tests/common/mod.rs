@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod fake_k8s;
+pub mod pki;
 pub mod receiver;
 pub mod strict_receiver;
 pub mod tcp_proxy;
