@@ -126,32 +126,39 @@ impl WebAccess {
             return false;
         };
         let hash = users.get(&user).map(|h| h.expose().to_string());
-        // An unknown user costs a bcrypt verification too: the time taken does not tell
-        // which user names exist.
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-        let key = credentials_digest(&user, &hash, &password);
-        if known && self.verified.lock().contains(&key) {
+        let key = hash
+            .as_deref()
+            .map(|hash| credentials_digest(&user, hash, &password));
+        let cached = |key: &Option<[u8; 32]>| {
+            key.as_ref()
+                .is_some_and(|key| self.verified.lock().contains(key))
+        };
+        if cached(&key) {
             return true;
         }
         let Ok(_permit) = self.bcrypt.acquire().await else {
             return false;
         };
-        if known && self.verified.lock().contains(&key) {
+        if cached(&key) {
             return true;
         }
-        let matches =
-            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
-        if matches && known {
-            let mut verified = self.verified.lock();
-            if verified.len() >= VERIFIED_CAPACITY {
-                verified.clear();
-            }
-            verified.insert(key);
+        // An unknown user costs a bcrypt verification too: the time taken does not tell
+        // which user names exist.
+        let matches = tokio::task::spawn_blocking(move || {
+            let hash = hash.as_deref().unwrap_or(DUMMY_HASH.as_str());
+            bcrypt::verify(&password, hash).unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
+        let Some(key) = key.filter(|_| matches) else {
+            return false;
+        };
+        let mut verified = self.verified.lock();
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
         }
-        matches && known
+        verified.insert(key);
+        true
     }
 }
 
@@ -594,6 +601,46 @@ mod tests {
             call(&router, Some(&lowercase_scheme)).await.status(),
             StatusCode::OK
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_passwords_queue_for_bcrypt_but_a_verified_client_does_not_wait() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, format!("basic_auth_users:\n  alice: '{ALICE}'\n")).unwrap();
+        let router = guarded(WebAccess::open(&path).unwrap());
+        let alice = basic("alice", "alice-password");
+        assert_eq!(call(&router, Some(&alice)).await.status(), StatusCode::OK);
+
+        // Twenty wrong guesses take one bcrypt verification each, one at a time.
+        const GUESSES: usize = 20;
+        let refused = std::sync::Arc::new(AtomicUsize::new(0));
+        let mut guesses = Vec::new();
+        for n in 0..GUESSES {
+            let router = router.clone();
+            let refused = refused.clone();
+            guesses.push(tokio::spawn(async move {
+                let guess = basic("alice", &format!("guess-{n}"));
+                let status = call(&router, Some(&guess)).await.status();
+                refused.fetch_add(1, Ordering::SeqCst);
+                status
+            }));
+        }
+        // Once the first guess is refused, the others wait for bcrypt.
+        while refused.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Alice's verified password is answered from the cache, ahead of the queue.
+        assert_eq!(call(&router, Some(&alice)).await.status(), StatusCode::OK);
+        let refused_before = refused.load(Ordering::SeqCst);
+        assert!(
+            refused_before < GUESSES / 2,
+            "the verified client waited for all {GUESSES} guesses"
+        );
+        for guess in guesses {
+            assert_eq!(guess.await.unwrap(), StatusCode::UNAUTHORIZED);
+        }
     }
 
     #[tokio::test]
