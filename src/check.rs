@@ -33,18 +33,11 @@ pub fn check_config(files: &[PathBuf], out: &mut impl Write, err: &mut impl Writ
 /// files are read and the certificate and key must match.
 pub fn check_web_config(files: &[PathBuf], out: &mut impl Write, err: &mut impl Write) -> i32 {
     check_each(files, out, err, |file| {
-        let config = crate::config::web::load_web_config(file).map_err(|e| vec![e.to_string()])?;
-        crate::web::access::WebAccess::open(file).map_err(|e| vec![e])?;
-        Ok(format!(
-            "TLS {}, {} basic-auth user(s), {} response header(s)",
-            if config.tls_server_config.is_some() {
-                "on"
-            } else {
-                "off"
-            },
-            config.basic_auth_users.len(),
-            config.http_server_config.headers.len()
-        ))
+        let access = crate::web::access::WebAccess::open(file).map_err(|e| vec![e])?;
+        access
+            .current()
+            .map(|loaded| loaded.summary())
+            .map_err(|e| vec![e])
     })
 }
 

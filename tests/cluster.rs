@@ -1007,16 +1007,7 @@ async fn replicas_talk_over_tls_with_client_certificates_and_credentials() {
                 builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
         }
         if let Some(password) = password {
-            let mut headers = reqwest::header::HeaderMap::new();
-            let value = base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                format!("peer:{password}"),
-            );
-            headers.insert(
-                reqwest::header::AUTHORIZATION,
-                format!("Basic {value}").parse().expect("header"),
-            );
-            builder = builder.default_headers(headers);
+            builder = builder.default_headers(common::basic_auth_headers("peer", password));
         }
         builder.build().expect("client")
     };

@@ -177,21 +177,8 @@ async fn planted_secrets_show_on_no_output_surface() {
         ],
     );
     let log_path = process.log.clone();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!(
-            "Basic {}",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                "alice:alice-password"
-            )
-        )
-        .parse()
-        .unwrap(),
-    );
     let client = reqwest::Client::builder()
-        .default_headers(headers)
+        .default_headers(common::basic_auth_headers("alice", "alice-password"))
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");

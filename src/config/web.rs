@@ -31,9 +31,9 @@ pub struct TlsServerConfig {
     pub client_auth_type: ClientAuthType,
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
-    /// Client certificates must name one of these (DNS, IP, email or URI SANs); empty: any.
+    /// Client certificates must name one of these; empty: any.
     #[serde(default)]
-    pub client_allowed_sans: Vec<String>,
+    pub client_allowed_sans: Vec<ClientName>,
     #[serde(default)]
     pub min_version: Option<super::http::TlsVersion>,
     #[serde(default)]
@@ -46,6 +46,24 @@ pub struct TlsServerConfig {
     pub curve_preferences: Vec<String>,
     #[serde(default)]
     pub prefer_server_cipher_suites: Option<bool>,
+}
+
+/// A `client_allowed_sans` entry: a DNS name or an IP address (exporter-toolkit also takes
+/// e-mail and URI names, which are refused when the file loads).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientName(pub rustls::pki_types::ServerName<'static>);
+
+impl<'de> Deserialize<'de> for ClientName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        rustls::pki_types::ServerName::try_from(text.clone())
+            .map(ClientName)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "client_allowed_sans entry {text:?} is not a DNS name or IP address (e-mail and URI names are not supported)"
+                ))
+            })
+    }
 }
 
 /// Go's `tls.ClientAuthType` names, as exporter-toolkit reads them.
@@ -154,15 +172,6 @@ pub fn load_web_config_str(text: &str, path: &Path) -> Result<WebConfig, ConfigE
             return Err(error(
                 "tls_server_config: client_allowed_sans needs a client_auth_type that verifies client certificates".into(),
             ));
-        }
-        if let Some(san) = tls
-            .client_allowed_sans
-            .iter()
-            .find(|san| rustls::pki_types::ServerName::try_from(san.as_str()).is_err())
-        {
-            return Err(error(format!(
-                "tls_server_config: client_allowed_sans entry {san:?} is not a DNS name or IP address (e-mail and URI names are not supported)"
-            )));
         }
         if let Some(max) = tls.max_version
             && max < super::http::TlsVersion::TLS12

@@ -7,7 +7,7 @@
 //! and handshake until it is fixed; whether TLS is served at all is decided at start.
 
 use crate::config::http::Secret;
-use crate::config::web::{ClientAuthType, TlsServerConfig, WebConfig, load_web_config};
+use crate::config::web::{ClientAuthType, ClientName, TlsServerConfig, WebConfig, load_web_config};
 use crate::http_client::{parse_certs, protocol_versions, read_file};
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -18,7 +18,7 @@ use base64::Engine;
 use parking_lot::Mutex;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConnection, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -78,7 +78,7 @@ pub struct LoadedWebConfig {
     users: BTreeMap<String, Secret>,
     headers: Vec<(HeaderName, HeaderValue)>,
     tls: Option<Arc<rustls::ServerConfig>>,
-    allowed_sans: Vec<ServerName<'static>>,
+    allowed_sans: Vec<ClientName>,
 }
 
 impl WebAccess {
@@ -228,18 +228,8 @@ impl LoadedWebConfig {
             .collect::<Result<_, String>>()?;
         let (tls, allowed_sans) = match &config.tls_server_config {
             Some(tls) => (
-                Some(Arc::new(server_tls(
-                    tls,
-                    config.http_server_config.http2,
-                )?)),
-                tls.client_allowed_sans
-                    .iter()
-                    .map(|san| {
-                        ServerName::try_from(san.clone()).map_err(|_| {
-                            format!("tls_server_config: client_allowed_sans entry {san:?} is not a DNS name or IP address")
-                        })
-                    })
-                    .collect::<Result<_, String>>()?,
+                Some(Arc::new(server_tls(tls, config.http_server_config.http2)?)),
+                tls.client_allowed_sans.clone(),
             ),
             None => (None, Vec::new()),
         };
@@ -249,6 +239,16 @@ impl LoadedWebConfig {
             tls,
             allowed_sans,
         })
+    }
+
+    /// One line for `check web-config`.
+    pub fn summary(&self) -> String {
+        format!(
+            "TLS {}, {} basic-auth user(s), {} response header(s)",
+            if self.tls.is_some() { "on" } else { "off" },
+            self.users.len(),
+            self.headers.len()
+        )
     }
 
     /// `client_allowed_sans`: the client's certificate names one of them.
@@ -264,7 +264,7 @@ impl LoadedWebConfig {
         };
         self.allowed_sans
             .iter()
-            .any(|name| cert.verify_is_valid_for_subject_name(name).is_ok())
+            .any(|name| cert.verify_is_valid_for_subject_name(&name.0).is_ok())
     }
 }
 
@@ -845,7 +845,8 @@ mod tests {
             get(address, &pki.ca_pem, Some(&pki.peer)).await,
             Ok(StatusCode::OK)
         );
-        let other = pki_other_ca_identity();
+        // A client identity from a CA the server does not know.
+        let other = self::pki().peer;
         assert!(get(address, &pki.ca_pem, Some(&other)).await.is_err());
 
         // RequireAnyClientCert: any certificate, even from another CA, but one is needed.
@@ -858,12 +859,6 @@ mod tests {
             Ok(StatusCode::OK)
         );
         assert!(get(address, &pki.ca_pem, None).await.is_err());
-    }
-
-    /// A client identity from a CA the server does not know.
-    fn pki_other_ca_identity() -> (String, String) {
-        let other = pki();
-        other.peer
     }
 
     #[tokio::test]

@@ -255,6 +255,18 @@ pub async fn active_targets(client: &reqwest::Client, base: &str) -> Vec<serde_j
         .unwrap_or_default()
 }
 
+/// Headers that log a client in with basic auth, for `reqwest::ClientBuilder::default_headers`.
+pub fn basic_auth_headers(user: &str, password: &str) -> reqwest::header::HeaderMap {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Basic {encoded}").parse().expect("header value"),
+    );
+    headers
+}
+
 /// The value of the unlabelled sample `name` in an exposition.
 pub fn metric_value(exposition: &str, name: &str) -> Option<f64> {
     exposition.lines().find_map(|line| {

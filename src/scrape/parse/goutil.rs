@@ -383,7 +383,6 @@ pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
     }
 }
 
-/// Go's `%q` of a byte slice (`strconv.Quote` semantics).
 /// Most bytes of a target's body an error quotes: a hostile line of megabytes must not
 /// become an error of megabytes, kept in the target's status and shown on every page.
 pub const EXCERPT_BYTES: usize = 512;
@@ -401,6 +400,7 @@ pub fn quote_excerpt(b: &[u8]) -> String {
     format!("{}... ({} bytes in all)", go_quote(&b[..cut]), b.len())
 }
 
+/// Go's `%q` of a byte slice (`strconv.Quote` semantics).
 pub fn go_quote(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len() + 2);
     out.push('"');
